@@ -1,0 +1,25 @@
+# factmlp: build, measure and use fact-storing MLPs (Dugan et al. 2025; Nichani et al. 2024).
+# Run: snakemake --cores 2   (config/config.yaml is the CPU smoke scale; see README.md)
+from snakemake.utils import min_version
+
+min_version("9.20")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/embeddings.smk"
+include: "workflow/rules/decodability.smk"
+include: "workflow/rules/capacity.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

@@ -1,0 +1,130 @@
+"""Smallest hidden width (and parameter count) with which a method stores a whole fact set.
+
+The search assumes success is monotone in width (true in expectation for every method here;
+for GD a single seed can be non-monotone near the threshold, as in the papers' own searches,
+which use one seed too). It gallops up from ``width_min`` by doubling until a width succeeds,
+then bisects between the last failure and the first success until
+``hi - lo <= max(1, rel_tol * hi)``. The reported width is the smallest *successful* width
+probed. Every probe is recorded.
+
+A probe succeeds iff the float64 MLP reaches storage accuracy 1.0 (every key's argmax is its
+value; ties fail). A GD probe that diverges counts as a failure and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+from .facts import FactSet, evaluate_mlp
+from .methods import Method
+from .training import TrainingDivergedError
+
+__all__ = ["Probe", "CapacityResult", "measure_capacity", "search_min_width"]
+
+log = logging.getLogger("factmlp.capacity")
+
+
+@dataclass(frozen=True)
+class Probe:
+    width: int
+    param_count: int
+    success: bool
+    accuracy: float
+    min_margin: float
+    seconds: float
+    status: str  # "ok" or "diverged"
+
+
+@dataclass(frozen=True)
+class CapacityResult:
+    found: bool
+    min_width: int | None
+    param_count: int | None
+    accuracy: float | None
+    min_margin: float | None
+    n_probes: int
+    seconds: float
+    probes: tuple[Probe, ...]
+
+    def summary(self) -> dict:
+        row = asdict(self)
+        row.pop("probes")
+        return row
+
+
+def search_min_width(probe, *, width_min: int, width_max: int, rel_tol: float) -> tuple[int | None, list]:
+    """Generic gallop-then-bisect search. ``probe(width) -> Probe``; returns (min width or None, probes)."""
+    if not 1 <= width_min <= width_max:
+        raise ValueError(f"need 1 <= width_min <= width_max, got {width_min}, {width_max}")
+    if rel_tol < 0:
+        raise ValueError(f"rel_tol must be >= 0, got {rel_tol}")
+    probes: list[Probe] = []
+    seen: dict[int, Probe] = {}
+
+    def run(w: int) -> bool:
+        if w not in seen:
+            seen[w] = probe(w)
+            probes.append(seen[w])
+        return seen[w].success
+
+    lo, hi, w = width_min - 1, None, width_min  # lo: largest known failure (width_min-1: none)
+    while True:
+        if run(w):
+            hi = w
+            break
+        lo = w
+        if w == width_max:
+            return None, probes
+        w = min(2 * w, width_max)
+    while hi - lo > max(1, int(rel_tol * hi)):
+        mid = (lo + hi) // 2
+        if run(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi, probes
+
+
+def measure_capacity(
+    facts: FactSet,
+    method: Method,
+    *,
+    seed: int,
+    width_min: int = 1,
+    width_max: int = 65536,
+    rel_tol: float = 0.05,
+) -> CapacityResult:
+    """Smallest width at which ``method`` stores ``facts`` (every fact), with all probes."""
+    t0 = time.perf_counter()
+
+    def probe(width: int) -> Probe:
+        t = time.perf_counter()
+        try:
+            mlp, _ = method.build(facts, width, seed=seed)
+        except TrainingDivergedError as exc:
+            log.warning("probe width=%d diverged: %s", width, exc)
+            from .mlp import GatedMLP
+
+            return Probe(width, GatedMLP(facts.d, width).param_count(), False, 0.0, float("nan"),
+                         time.perf_counter() - t, "diverged")
+        rep = evaluate_mlp(mlp, facts)
+        p = Probe(width, mlp.param_count(), rep["accuracy"] == 1.0, rep["accuracy"], rep["min_margin"],
+                  time.perf_counter() - t, "ok")
+        log.info("%s width=%d params=%d acc=%.4f margin=%.3e success=%s (%.2fs)", method.name, width,
+                 p.param_count, p.accuracy, p.min_margin, p.success, p.seconds)
+        return p
+
+    width, probes = search_min_width(probe, width_min=width_min, width_max=width_max, rel_tol=rel_tol)
+    best = next((p for p in probes if p.width == width), None)
+    return CapacityResult(
+        found=width is not None,
+        min_width=width,
+        param_count=best.param_count if best else None,
+        accuracy=best.accuracy if best else None,
+        min_margin=best.min_margin if best else None,
+        n_probes=len(probes),
+        seconds=time.perf_counter() - t0,
+        probes=tuple(probes),
+    )

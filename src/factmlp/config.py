@@ -1,0 +1,129 @@
+"""Validation of the pipeline configuration, before any job runs.
+
+:func:`validate_config` checks a config dict against the JSON schema (types, ranges, enums,
+required keys; it fills the schema's defaults in place) and then checks names across sections.
+Every error is a :class:`ConfigError` whose message starts with the offending key, e.g.
+``config error at capacity.sweeps[0].points[1].d: -3 is less than the minimum of 1``.
+
+Library code never reads the config: the workflow validates it once here and passes plain
+values to functions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+__all__ = ["ConfigError", "validate_config", "load_schema"]
+
+
+class ConfigError(ValueError):
+    """A configuration error; the message names the offending key."""
+
+
+def _key(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def load_schema(path: str | os.PathLike) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _validator(schema: dict):
+    import jsonschema
+    from jsonschema import validators
+
+    base = jsonschema.Draft202012Validator
+    validate_properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for prop, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(prop, _copy(sub["default"]))
+        yield from validate_properties(validator, properties, instance, subschema)
+
+    return validators.extend(base, {"properties": set_defaults})(schema)
+
+
+def _copy(value):
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def validate_config(config: dict, schema_path: str | os.PathLike, *, methods: list[str] | None = None) -> dict:
+    """Validate ``config`` in place (schema defaults filled in) and return it.
+
+    ``methods``: registered method names (default: :func:`factmlp.methods.method_names`).
+    Raises :class:`ConfigError` naming the first offending key.
+    """
+    import jsonschema
+
+    if not isinstance(config, dict):
+        raise ConfigError(f"config error at <top level>: expected a mapping, got {type(config).__name__}")
+    schema = load_schema(schema_path)
+    errors = sorted(_validator(schema).iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        err = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(f"config error at {_key(err.absolute_path)}: {_message(err)}")
+    _check_names(config, methods)
+    return config
+
+
+def _message(err) -> str:
+    if err.validator == "additionalProperties":
+        return f"{err.message} (allowed: {', '.join(sorted(err.schema.get('properties', {})))})"
+    if err.validator == "required":
+        return f"missing required key: {err.message}"
+    return err.message
+
+
+def _check_names(config: dict, methods: list[str] | None) -> None:
+    if methods is None:
+        from .methods import method_names
+
+        methods = method_names()
+    families = config["embeddings"]["families"]
+    facts = config["facts"]
+
+    def fail(key: str, msg: str):
+        raise ConfigError(f"config error at {key}: {msg}")
+
+    if facts["tied"] and facts["mapping"] != "permutation":
+        fail("facts.mapping", "tied keys and values need mapping: permutation (f must be a bijection of one table)")
+    if not facts["tied"] and facts["mapping"] == "permutation" and facts["values_per_key"] != 1:
+        fail("facts.values_per_key", "a permutation map needs |V| = |K| (values_per_key: 1)")
+    cap = config["capacity"]
+    if cap["width_min"] > cap["width_max"]:
+        fail("capacity.width_min", f"{cap['width_min']} is larger than capacity.width_max={cap['width_max']}")
+    names = [s["name"] for s in cap["sweeps"]]
+    for i, sweep in enumerate(cap["sweeps"]):
+        if names.count(sweep["name"]) > 1:
+            fail(f"capacity.sweeps[{i}].name", f"sweep name {sweep['name']!r} is used twice")
+        for j, m in enumerate(sweep["methods"]):
+            if m not in methods:
+                fail(f"capacity.sweeps[{i}].methods[{j}]", f"unknown method {m!r}; known: {', '.join(methods)}")
+        _check_families(sweep["families"], sweep["points"], families, f"capacity.sweeps[{i}]", fail)
+    dec = config["decodability"]
+    _check_families(dec["families"], dec["points"], families, "decodability", fail)
+    if dec["families"] and not dec["points"]:
+        fail("decodability.points", "decodability.families is set but no points are given")
+
+
+def _check_families(used, points, families, where, fail) -> None:
+    from .embeddings import MINILM_DIM
+
+    for j, fam in enumerate(used):
+        if fam not in families:
+            fail(f"{where}.families[{j}]", f"unknown family {fam!r}; defined in embeddings.families: {', '.join(families)}")
+        if families[fam]["kind"] == "minilm":
+            for k, p in enumerate(points):
+                if p["d"] > MINILM_DIM:
+                    fail(f"{where}.points[{k}].d", f"{p['d']} exceeds the {MINILM_DIM} dimensions of family {fam!r} (minilm)")

@@ -1,0 +1,93 @@
+r"""NTK MLP construction (Nichani, Lee, Bietti 2024, Sec. 3; Dugan et al.'s "NTK" baseline).
+
+A gated MLP ``F(x) = D [ (U x) * act(G x) ]`` with hidden width m:
+
+- ``G`` (m, d): i.i.d. N(0, 1) gate, not normalised;
+- ``D`` (d, m): i.i.d. N(0, 1), each column normalised to unit norm;
+- ``U`` (m, d): one Hebbian / one-gradient-step sum over the facts,
+
+.. math::
+    U_k = \frac{1}{m} \sum_j h_p(g_k \cdot x_j)\, (d_k \cdot v_{f(j)})\, x_j^\top,
+
+with h_p the normalised probabilists' Hermite polynomial He_p/sqrt(p!). In expectation the
+score is a polynomial-kernel associative memory, (c_p/d) sum_j <v, v_f(j)> (x.x_j)^{p+1};
+finite-width noise needs m d >~ N log N and kernel cross-talk limits N to ~d^{p+1}.
+``act`` must have a nonzero Hermite coefficient of degree p (ReLU: p in {1, 2}).
+
+All biases are zero but exist, and are counted (3 m d + 2 m + d). Built in float64.
+
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..facts import FactSet
+from ..methods import Method, register
+from ..mlp import GatedMLP
+
+__all__ = ["NTKSettings", "NTK", "hermite", "build_ntk_mlp"]
+
+
+def hermite(p: int, z: torch.Tensor) -> torch.Tensor:
+    """Normalised probabilists' Hermite polynomial h_p(z) = He_p(z)/sqrt(p!)."""
+    if p < 0:
+        raise ValueError(f"Hermite degree must be >= 0, got {p}")
+    h_prev, h = torch.zeros_like(z), torch.ones_like(z)
+    for n in range(p):  # h_{n+1} = (z h_n - sqrt(n) h_{n-1}) / sqrt(n+1)
+        h_prev, h = h, (z * h - math.sqrt(n) * h_prev) / math.sqrt(n + 1)
+    return h
+
+
+def build_ntk_mlp(
+    keys: torch.Tensor,
+    targets: torch.Tensor,
+    width: int,
+    *,
+    seed: int,
+    activation: str = "relu",
+    hermite_degree: int = 1,
+) -> GatedMLP:
+    """The NTK MLP storing keys (N, d) -> targets (N, d) (targets = v_f(j) or u*_f(j)).
+
+    Randomness: G then D are drawn from one CPU generator seeded with ``seed``.
+    """
+    if width < 1:
+        raise ValueError(f"width must be >= 1, got {width}")
+    x = keys.to(torch.float64)  # (N, d)
+    t = targets.to(torch.float64)  # (N, d)
+    d = x.shape[1]
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int(seed))
+    gate = torch.randn(width, d, generator=g, dtype=torch.float64)  # G (m, d)
+    down = torch.randn(d, width, generator=g, dtype=torch.float64)  # D (d, m)
+    down = down / down.norm(dim=0, keepdim=True)
+    coef = hermite(hermite_degree, x @ gate.T) * (t @ down)  # (N, m)
+    up = coef.T @ x / width  # U (m, d)
+    return GatedMLP.from_weights(gate_w=gate, up_w=up, down_w=down, activation=activation)
+
+
+@dataclass(frozen=True)
+class NTKSettings:
+    """activation: gate nonlinearity (ReLU as in Dugan et al.'s baseline); hermite_degree: p (1)."""
+
+    activation: str = "relu"
+    hermite_degree: int = 1
+
+
+@register
+class NTK(Method):
+    """Nichani et al.'s NTK construction; see the module docstring."""
+
+    name = "ntk"
+    Settings = NTKSettings
+
+    def build(self, facts: FactSet, width: int, *, seed: int) -> tuple[GatedMLP, dict]:
+        s = self.settings
+        mlp = build_ntk_mlp(
+            facts.keys, facts.targets, width, seed=seed, activation=s.activation, hermite_degree=s.hermite_degree
+        )
+        return mlp, {}

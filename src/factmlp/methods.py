@@ -1,0 +1,73 @@
+"""One interface for every way of making a fact-storing MLP, registered by name.
+
+A method turns ``(fact_set, width, seed)`` into a :class:`~factmlp.mlp.GatedMLP` plus a dict of
+metrics. The capacity search, the Transformer experiments and the editing experiments only
+see this interface, so GD, NTK and the constructions replace each other in one sweep.
+
+Adding a method: subclass :class:`Method`, give it a ``name`` and a settings dataclass
+``Settings``, decorate it with :func:`register`, and add the name to the config schema's enum
+(``tests/test_methods.py`` checks that the two agree).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from .facts import FactSet
+from .mlp import GatedMLP
+
+__all__ = ["Method", "METHODS", "register", "get_method", "method_names"]
+
+METHODS: dict[str, type["Method"]] = {}
+
+
+class Method(ABC):
+    """A builder ``(fact_set, width, seed) -> (GatedMLP, metrics)``."""
+
+    name: ClassVar[str]
+    Settings: ClassVar[type]
+
+    def __init__(self, settings=None, **overrides) -> None:
+        settings = settings if settings is not None else self.Settings()
+        self.settings = dataclasses.replace(settings, **overrides) if overrides else settings
+
+    @abstractmethod
+    def build(self, facts: FactSet, width: int, *, seed: int) -> tuple[GatedMLP, dict]:
+        """An MLP of hidden width ``width`` meant to store ``facts``."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.settings})"
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator adding ``cls`` to :data:`METHODS` under ``cls.name``."""
+    if cls.name in METHODS:
+        raise ValueError(f"method {cls.name!r} is registered twice")
+    METHODS[cls.name] = cls
+    return cls
+
+
+def method_names() -> list[str]:
+    _load_builtin()
+    return sorted(METHODS)
+
+
+def get_method(name: str, **settings) -> Method:
+    """The method called ``name`` with its settings (unknown keys raise, naming them)."""
+    _load_builtin()
+    if name not in METHODS:
+        raise KeyError(f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS))}")
+    cls = METHODS[name]
+    known = {f.name for f in dataclasses.fields(cls.Settings)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"method {name!r} has no setting(s) {unknown}; known: {sorted(known)}")
+    return cls(cls.Settings(**settings))
+
+
+def _load_builtin() -> None:
+    # importing the modules runs their @register decorators
+    from . import training  # noqa: F401
+    from .constructions import ntk  # noqa: F401

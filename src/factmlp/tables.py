@@ -1,0 +1,46 @@
+"""Tidy tables: per-job rows, their concatenation, and log-log slope fits."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["job_row", "concat_tsv", "loglog_slope", "settings_json"]
+
+
+def settings_json(settings: dict) -> str:
+    """A canonical JSON string of a settings dict (sorted keys), stored with every result row."""
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+def job_row(meta: dict, result: dict) -> pd.DataFrame:
+    """One-row frame: the job's identifying columns first, then its results."""
+    return pd.DataFrame([{**meta, **result}])
+
+
+def concat_tsv(paths: list[str | os.PathLike], *, tags: dict[str, list[dict]] | None = None) -> pd.DataFrame:
+    """Concatenate tab-separated tables.
+
+    ``tags`` maps a path to a list of column dicts: the rows of that file are repeated once per
+    dict with those columns added (e.g. a fact set shared by two sweeps appears under both).
+    """
+    frames = []
+    for path in paths:
+        df = pd.read_csv(path, sep="\t")
+        for extra in (tags or {}).get(str(path), [{}]):
+            frames.append(df.assign(**extra))
+    if not frames:
+        raise ValueError("no tables to concatenate")
+    return pd.concat(frames, ignore_index=True)
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of log(y) on log(x) (NaN with fewer than two finite positive points)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if ok.sum() < 2 or np.ptp(np.log(x[ok])) == 0:
+        return float("nan")
+    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])

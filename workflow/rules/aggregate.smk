@@ -1,0 +1,37 @@
+# Stage 4: gather per-job rows into tidy tables under results/tables/.
+
+
+rule aggregate_capacity:
+    input:
+        summaries=sorted(set(capacity_files())),
+        probes=sorted(set(capacity_files("_probes"))),
+    output:
+        table="results/tables/capacity.tsv",
+        probes="results/tables/capacity_probes.tsv",
+    log:
+        "logs/tables/capacity.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        **light_resources(),
+    params:
+        members=[(job[0], path) for job, path in zip(capacity_jobs(), capacity_files())],
+    script:
+        "../../scripts/aggregate_capacity.py"
+
+
+rule aggregate_rho:
+    input:
+        summaries=rho_files(),
+    output:
+        table="results/tables/rho.tsv",
+    log:
+        "logs/tables/rho.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        **light_resources(),
+    script:
+        "../../scripts/aggregate_rho.py"

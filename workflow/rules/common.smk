@@ -1,0 +1,86 @@
+# Helpers shared by the rule files: config validation, wildcard constraints, target lists.
+# This is the only rule file with Python logic; stage files only declare rules.
+import itertools
+
+from factmlp.config import validate_config
+from factmlp.methods import method_names
+
+validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+
+FAMILIES = config["embeddings"]["families"]
+SWEEPS = config["capacity"]["sweeps"]
+
+
+wildcard_constraints:
+    family="|".join(FAMILIES),
+    method="|".join(method_names()),
+    d=r"\d+",
+    n=r"\d+",
+    seed=r"\d+",
+    sweep="|".join(s["name"] for s in SWEEPS),
+
+
+def n_values(n):
+    """|V| for |K| = n facts."""
+    facts = config["facts"]
+    return int(n) if facts["tied"] else max(1, round(facts["values_per_key"] * int(n)))
+
+
+def family_params(wildcards):
+    """Kind and parameters of the {family} wildcard, as plain values."""
+    return dict(FAMILIES[wildcards.family])
+
+
+def capacity_jobs():
+    """(sweep, method, family, d, n, seed) for every capacity search in the config."""
+    jobs = []
+    for sweep in SWEEPS:
+        for method, family, point, seed in itertools.product(
+            sweep["methods"], sweep["families"], sweep["points"], sweep["seeds"]
+        ):
+            jobs.append((sweep["name"], method, family, point["d"], point["n_facts"], seed))
+    return jobs
+
+
+def capacity_files(suffix=""):
+    return [
+        f"results/capacity/{m}/{fam}/d{d}_n{n}_s{s}{suffix}.tsv"
+        for _, m, fam, d, n, s in capacity_jobs()
+    ]
+
+
+def fact_sets():
+    """(family, d, n, seed) of every fact set: those of the capacity sweeps and the rho-only sets."""
+    sets = {(fam, d, n, s) for _, _, fam, d, n, s in capacity_jobs()}
+    dec = config["decodability"]
+    for fam, point, seed in itertools.product(dec["families"], dec["points"], dec["seeds"]):
+        sets.add((fam, point["d"], point["n_facts"], seed))
+    return sorted(sets)
+
+
+def rho_files():
+    return [f"results/rho/{fam}/d{d}_n{n}_s{s}.tsv" for fam, d, n, s in fact_sets()]
+
+
+def heavy_resources():
+    return dict(config["resources"]["heavy"])
+
+
+def light_resources():
+    return dict(config["resources"]["light"])
+
+
+def final_outputs():
+    return [
+        "results/tables/capacity.tsv",
+        "results/tables/capacity_probes.tsv",
+        "results/tables/rho.tsv",
+    ] + [f"results/figures/capacity_{s['name']}.{ext}" for s in SWEEPS for ext in ("pdf", "png")]
+
+
+def method_settings(method):
+    """Settings of ``method`` from the config; GD also gets the configured device."""
+    settings = dict(config["methods"].get(method, {}))
+    if method == "gd":
+        settings["device"] = config["device"]
+    return settings

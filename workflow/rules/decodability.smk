@@ -1,0 +1,22 @@
+# Stage 2: decodability rho(V) and the optimal separators u* of each fact set's values.
+
+
+rule decodability:
+    input:
+        facts="results/facts/{family}/d{d}_n{n}_s{seed}.pt",
+    output:
+        summary="results/rho/{family}/d{d}_n{n}_s{seed}.tsv",
+        separators="results/rho/{family}/d{d}_n{n}_s{seed}.pt",
+    log:
+        "logs/rho/{family}/d{d}_n{n}_s{seed}.log",
+    conda:
+        "../../environment.yml"
+    threads: config["resources"]["threads"]
+    resources:
+        **light_resources(),
+    params:
+        batch_size=config["decodability"]["batch_size"],
+        tol=config["decodability"]["tol"],
+    cache: True
+    script:
+        "../../scripts/measure_decodability.py"
