@@ -9,6 +9,12 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    **wildcard_patterns(),
+
+
 include: "workflow/rules/embeddings.smk"
 include: "workflow/rules/decodability.smk"
 include: "workflow/rules/capacity.smk"

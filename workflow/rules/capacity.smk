@@ -9,6 +9,7 @@ rule measure_capacity:
         probes="results/capacity/{method}/{family}/d{d}_n{n}_s{seed}_probes.tsv",
     log:
         "logs/capacity/{method}/{family}/d{d}_n{n}_s{seed}.log",
+    cache: True
     conda:
         "../../environment.yml"
     threads: config["resources"]["threads"]
@@ -20,6 +21,5 @@ rule measure_capacity:
         width_min=config["capacity"]["width_min"],
         width_max=config["capacity"]["width_max"],
         rel_tol=config["capacity"]["rel_tol"],
-    cache: True
     script:
         "../../scripts/measure_capacity.py"

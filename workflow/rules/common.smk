@@ -1,4 +1,4 @@
-# Helpers shared by the rule files: config validation, wildcard constraints, target lists.
+# Helpers shared by the stage files: config validation, wildcard patterns, target lists.
 # This is the only rule file with Python logic; stage files only declare rules.
 import itertools
 
@@ -9,15 +9,6 @@ validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 FAMILIES = config["embeddings"]["families"]
 SWEEPS = config["capacity"]["sweeps"]
-
-
-wildcard_constraints:
-    family="|".join(FAMILIES),
-    method="|".join(method_names()),
-    d=r"\d+",
-    n=r"\d+",
-    seed=r"\d+",
-    sweep="|".join(s["name"] for s in SWEEPS),
 
 
 def n_values(n):
@@ -84,3 +75,15 @@ def method_settings(method):
     if method == "gd":
         settings["device"] = config["device"]
     return settings
+
+
+def wildcard_patterns():
+    """Regexes of every wildcard, from the config and the method registry (no clashes)."""
+    return {
+        "family": "|".join(FAMILIES),
+        "method": "|".join(method_names()),
+        "d": r"\d+",
+        "n": r"\d+",
+        "seed": r"\d+",
+        "sweep": "|".join(s["name"] for s in SWEEPS),
+    }

@@ -9,6 +9,7 @@ rule decodability:
         separators="results/rho/{family}/d{d}_n{n}_s{seed}.pt",
     log:
         "logs/rho/{family}/d{d}_n{n}_s{seed}.log",
+    cache: True
     conda:
         "../../environment.yml"
     threads: config["resources"]["threads"]
@@ -17,6 +18,5 @@ rule decodability:
     params:
         batch_size=config["decodability"]["batch_size"],
         tol=config["decodability"]["tol"],
-    cache: True
     script:
         "../../scripts/measure_decodability.py"

@@ -6,6 +6,7 @@ rule embeddings:
         tables="results/embeddings/{family}/d{d}_n{n}_s{seed}.pt",
     log:
         "logs/embeddings/{family}/d{d}_n{n}_s{seed}.log",
+    cache: True
     conda:
         "../../environment.yml"
     threads: 1
@@ -18,7 +19,6 @@ rule embeddings:
         n_values=lambda wc: n_values(wc.n),
         tied=config["facts"]["tied"],
         seed=lambda wc: int(wc.seed),
-    cache: True
     script:
         "../../scripts/make_embeddings.py"
 
