@@ -35,6 +35,7 @@ class Probe:
     min_margin: float
     seconds: float
     status: str  # "ok" or "diverged"
+    hidden: int | None = None  # hidden width of the built MLP (= width unless size_name != "width")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class CapacityResult:
     n_probes: int
     seconds: float
     probes: tuple[Probe, ...]
+    size_name: str = "width"  # what ``min_width`` counts: "width", or e.g. "code_dim"
+    hidden: int | None = None  # hidden width of the smallest storing MLP
 
     def summary(self) -> dict:
         row = asdict(self)
@@ -96,8 +99,17 @@ def measure_capacity(
     width_max: int = 65536,
     rel_tol: float = 0.05,
 ) -> CapacityResult:
-    """Smallest width at which ``method`` stores ``facts`` (every fact), with all probes."""
+    """Smallest size at which ``method`` stores ``facts`` (every fact), with all probes.
+
+    The searched size is the hidden width, unless the method declares another ``size_name``
+    (the encoder-decoder construction searches its code dimension m' and caps it with
+    ``max_size(facts)``); ``hidden`` and ``param_count`` always describe the built MLP.
+    """
     t0 = time.perf_counter()
+    size_name = getattr(method, "size_name", "width")
+    if hasattr(method, "max_size"):
+        width_max = min(width_max, method.max_size(facts))
+        width_min = min(width_min, width_max)
 
     def probe(width: int) -> Probe:
         t = time.perf_counter()
@@ -108,12 +120,12 @@ def measure_capacity(
             from .mlp import GatedMLP
 
             return Probe(width, GatedMLP(facts.d, width).param_count(), False, 0.0, float("nan"),
-                         time.perf_counter() - t, "diverged")
+                         time.perf_counter() - t, "diverged", width)
         rep = evaluate_mlp(mlp, facts)
         p = Probe(width, mlp.param_count(), rep["accuracy"] == 1.0, rep["accuracy"], rep["min_margin"],
-                  time.perf_counter() - t, "ok")
-        log.info("%s width=%d params=%d acc=%.4f margin=%.3e success=%s (%.2fs)", method.name, width,
-                 p.param_count, p.accuracy, p.min_margin, p.success, p.seconds)
+                  time.perf_counter() - t, "ok", mlp.hidden)
+        log.info("%s %s=%d hidden=%d params=%d acc=%.4f margin=%.3e success=%s (%.2fs)", method.name, size_name,
+                 width, p.hidden, p.param_count, p.accuracy, p.min_margin, p.success, p.seconds)
         return p
 
     width, probes = search_min_width(probe, width_min=width_min, width_max=width_max, rel_tol=rel_tol)
@@ -127,4 +139,6 @@ def measure_capacity(
         n_probes=len(probes),
         seconds=time.perf_counter() - t0,
         probes=tuple(probes),
+        size_name=size_name,
+        hidden=best.hidden if best else None,
     )

@@ -69,20 +69,31 @@ def validate_config(config: dict, schema_path: str | os.PathLike, *, methods: li
     if not isinstance(config, dict):
         raise ConfigError(f"config error at <top level>: expected a mapping, got {type(config).__name__}")
     schema = load_schema(schema_path)
-    errors = sorted(_validator(schema).iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = list(_validator(schema).iter_errors(config))
     if errors:
         err = jsonschema.exceptions.best_match(errors)
-        raise ConfigError(f"config error at {_key(err.absolute_path)}: {_message(err)}")
+        key, msg = _locate(err)
+        raise ConfigError(f"config error at {key}: {msg}")
     _check_names(config, methods)
     return config
 
 
-def _message(err) -> str:
-    if err.validator == "additionalProperties":
-        return f"{err.message} (allowed: {', '.join(sorted(err.schema.get('properties', {})))})"
-    if err.validator == "required":
-        return f"missing required key: {err.message}"
-    return err.message
+def _locate(err) -> tuple[str, str]:
+    """The dotted key an error is about, and a message; unknown, missing and badly named keys are
+    reported at the key itself, not at the mapping that holds it."""
+    path = list(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = set(err.schema.get("properties", {}))
+        extra = sorted(k for k in err.instance if k not in allowed)
+        if extra and err.schema.get("properties") is not None:
+            return _key(path + [extra[0]]), f"unknown key (allowed here: {', '.join(sorted(allowed))})"
+    if err.validator == "required" and isinstance(err.instance, dict):
+        missing = [k for k in err.validator_value if k not in err.instance]
+        if missing:
+            return _key(path + [missing[0]]), "missing required key"
+    if "propertyNames" in err.absolute_schema_path:
+        return _key(path + [str(err.instance)]), f"invalid name {err.instance!r}: {err.message}"
+    return _key(path), err.message
 
 
 def _check_names(config: dict, methods: list[str] | None) -> None:
@@ -105,7 +116,7 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
         fail("capacity.width_min", f"{cap['width_min']} is larger than capacity.width_max={cap['width_max']}")
     names = [s["name"] for s in cap["sweeps"]]
     for i, sweep in enumerate(cap["sweeps"]):
-        if names.count(sweep["name"]) > 1:
+        if sweep["name"] in names[:i]:
             fail(f"capacity.sweeps[{i}].name", f"sweep name {sweep['name']!r} is used twice")
         for j, m in enumerate(sweep["methods"]):
             if m not in methods:

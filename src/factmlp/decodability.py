@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Decodability", "decodability", "summarize", "InfeasibleValuesError"]
+__all__ = ["Decodability", "decodability", "cached_decodability", "summarize", "InfeasibleValuesError"]
 
 log = logging.getLogger("factmlp.decodability")
 
@@ -93,10 +93,16 @@ def _project_simplex(y: torch.Tensor) -> torch.Tensor:
 
 
 def _fista_simplex(gram: torch.Tensor, lam: torch.Tensor, *, iters: int, tol: float) -> torch.Tensor:
-    """Minimise lam^T G lam over the simplex, batched. gram (B, k, k), lam (B, k) feasible start."""
+    """Minimise lam^T G lam over the simplex, batched. gram (B, k, k), lam (B, k) feasible start.
+
+    Every 25 iterations the current iterate is polished (exact solve on its support); rows whose
+    polished point satisfies the KKT conditions on the working set are optimal and are frozen,
+    so the loop usually ends long before the Frank-Wolfe gap of plain FISTA would reach ``tol``.
+    """
     lmax = torch.linalg.eigvalsh(gram)[:, -1].clamp_min(1e-12)  # (B,)
     step = (0.5 / lmax)[:, None]  # 1/L with L = 2 lambda_max(G)
     y, t = lam.clone(), torch.ones(lam.shape[0], 1, dtype=lam.dtype)
+    done = torch.zeros(lam.shape[0], dtype=torch.bool)
     for it in range(iters):
         grad = 2.0 * torch.bmm(gram, y[:, :, None])[:, :, 0]
         new = _project_simplex(y - step * grad)
@@ -104,36 +110,46 @@ def _fista_simplex(gram: torch.Tensor, lam: torch.Tensor, *, iters: int, tol: fl
         restart = ((y - new) * (new - lam)).sum(dim=1, keepdim=True) > 0
         t_new = 0.5 * (1.0 + torch.sqrt(1.0 + 4.0 * t * t))
         mom = torch.where(restart, torch.zeros_like(t), (t - 1.0) / t_new)
-        y = new + mom * (new - lam)
+        new = torch.where(done[:, None], lam, new)
+        y = torch.where(done[:, None], lam, new + mom * (new - lam))
         t = torch.where(restart, torch.ones_like(t), t_new)
         lam = new
-        if it % 50 == 49:
-            # Frank-Wolfe gap on the working set: 2(lam^T G lam - min_j (G lam)_j) >= f - f*
-            g_lam = torch.bmm(gram, lam[:, :, None])[:, :, 0]
-            val = (lam * g_lam).sum(dim=1)
-            if bool(((val - g_lam.min(dim=1).values) <= tol * val.clamp_min(1e-300)).all()):
+        if it % 25 == 24:
+            polished = _polish(gram, lam)
+            g_lam = torch.bmm(gram, polished[:, :, None])[:, :, 0]
+            val = (polished * g_lam).sum(dim=1)
+            # KKT on the working set: every point's gradient entry >= the objective (FW gap ~ 0)
+            ok = (val - g_lam.min(dim=1).values) <= tol * val.clamp_min(1e-300)
+            lam = torch.where(ok[:, None], polished, lam)
+            y = torch.where(ok[:, None], polished, y)
+            done = done | ok
+            if bool(done.all()):
                 break
     return lam
 
 
 def _polish(gram: torch.Tensor, lam: torch.Tensor, *, support_tol: float = 1e-10) -> torch.Tensor:
-    """Exact affine min-norm solve on the support of lam; keep it where feasible and no worse."""
+    """Exact affine min-norm point on the support S of lam; kept where feasible and no worse.
+
+    On S the minimiser of lam^T G lam subject to sum(lam) = 1 is lam_S ~ G_S^{-1} 1. G_S is
+    nonsingular when the support points are linearly independent, which holds for the optimal
+    face of a feasible anchor (its affine hull misses the origin); rows where the Cholesky
+    factorisation fails or lam_S has a negative entry keep their iterate.
+    """
     b, k = lam.shape
     supp = lam > support_tol * lam.max(dim=1, keepdim=True).values  # (B, k)
     m = supp.to(gram.dtype)
-    kkt = torch.zeros(b, k + 1, k + 1, dtype=gram.dtype)
-    kkt[:, :k, :k] = gram * m[:, :, None] * m[:, None, :] + torch.diag_embed(1.0 - m)
-    kkt[:, :k, k] = m
-    kkt[:, k, :k] = m
-    rhs = torch.zeros(b, k + 1, dtype=gram.dtype)
-    rhs[:, k] = 1.0
-    sol = torch.linalg.lstsq(kkt, rhs[:, :, None], driver="gelsd").solution[:, :k, 0] * m
-    ok = (sol >= -1e-14).all(dim=1) & torch.isfinite(sol).all(dim=1) & ((sol.sum(dim=1) - 1).abs() < 1e-9)
+    g_s = gram * m[:, :, None] * m[:, None, :] + torch.diag_embed(1.0 - m)
+    chol, info = torch.linalg.cholesky_ex(g_s)
+    x = torch.cholesky_solve(m[:, :, None], chol)[:, :, 0] * m  # G_S^{-1} 1 on S, 0 elsewhere
+    total = x.sum(dim=1, keepdim=True)
+    sol = x / torch.where(total.abs() > 0, total, torch.ones_like(total))
+    ok = (info == 0) & torch.isfinite(sol).all(dim=1) & (sol >= -1e-14).all(dim=1) & (total[:, 0] > 0)
     sol = sol.clamp_min(0.0)
     sol = sol / sol.sum(dim=1, keepdim=True).clamp_min(1e-300)
 
-    def value(x: torch.Tensor) -> torch.Tensor:
-        return (x * torch.bmm(gram, x[:, :, None])[:, :, 0]).sum(dim=1)
+    def value(v: torch.Tensor) -> torch.Tensor:
+        return (v * torch.bmm(gram, v[:, :, None])[:, :, 0]).sum(dim=1)
 
     better = ok & (value(sol) <= value(lam) * (1 + 1e-12) + 1e-300)
     return torch.where(better[:, None], sol, lam)
@@ -149,7 +165,7 @@ def decodability(
     grow: int = 32,
     max_rounds: int = 100,
     inner_iters: int = 2000,
-    inner_tol: float = 1e-6,
+    inner_tol: float = 1e-12,
     infeasible_tol: float = 1e-9,
 ) -> Decodability:
     """rho_i(V), upper bounds and unit separators u*_i for every row of ``values`` (n, d).
@@ -200,8 +216,10 @@ def decodability(
             a = (v[idx][:, None, :] - v[work]) / dist.gather(1, work)[:, :, None]  # (B, k, d)
             a = torch.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
             gram = a @ a.transpose(1, 2)  # (B, k, k)
-            lam = _fista_simplex(gram, lam, iters=inner_iters, tol=inner_tol)
-            lam = _polish(gram, lam)
+            act = ~done  # finished anchors keep their solution
+            if bool(act.any()):
+                sub = _fista_simplex(gram[act], lam[act], iters=inner_iters, tol=inner_tol)
+                lam[act] = _polish(gram[act], sub)
             x = torch.einsum("bk,bkd->bd", lam, a)  # (B, d) min-norm point of the working hull
             hi = x.norm(dim=1)
             u = x / hi.clamp_min(1e-300)[:, None]
@@ -218,7 +236,7 @@ def decodability(
             scores.scatter_(1, work, float("inf"))
             q = min(grow, n - 1 - work.shape[1]) if work.shape[1] < n - 1 else 0
             if q <= 0:
-                break
+                continue  # every point is in the working set: keep iterating on it
             new = torch.topk(scores, q, dim=1, largest=False).indices  # (B, q)
             # finished anchors (or ones with fewer violations) get harmless duplicates instead
             fresh = torch.isfinite(scores.gather(1, new)) & ~done[:, None]
@@ -228,7 +246,7 @@ def decodability(
         else:
             log.warning("decodability: %d anchors did not reach tol=%g in %d rounds", int((~done).sum()), tol, max_rounds)
         infeasible = dup | (hi < infeasible_tol) | (lo <= 0)
-        rho_lo[idx] = torch.where(infeasible, torch.zeros_like(lo), lo)
+        rho_lo[idx] = torch.where(infeasible, torch.zeros_like(lo), torch.minimum(lo, hi))
         rho_hi[idx] = torch.where(dup | (hi < infeasible_tol), torch.zeros_like(hi), hi)
         seps[idx] = torch.where(infeasible[:, None], torch.zeros_like(x), x / hi.clamp_min(1e-300)[:, None])
     return Decodability(rho_i=rho_lo, rho_upper=rho_hi, separators=seps)
@@ -246,3 +264,20 @@ def summarize(dec: Decodability) -> dict:
         "n_values": int(r.numel()),
         "n_infeasible": int((~dec.feasible).sum()),
     }
+
+
+_CACHE: dict[tuple, Decodability] = {}
+
+
+def cached_decodability(values: torch.Tensor, **kwargs) -> Decodability:
+    """:func:`decodability` memoised on the bytes of ``values`` (a capacity search builds many
+    MLPs for one fact set; its separators are computed once per process). Keeps 4 entries."""
+    import hashlib
+
+    v = values.detach().to(device="cpu", dtype=torch.float64).contiguous()
+    key = (hashlib.sha1(v.numpy().tobytes()).hexdigest(), tuple(v.shape), tuple(sorted(kwargs.items())))
+    if key not in _CACHE:
+        if len(_CACHE) >= 4:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = decodability(v, **kwargs)
+    return _CACHE[key]

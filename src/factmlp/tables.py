@@ -34,7 +34,18 @@ def concat_tsv(paths: list[str | os.PathLike], *, tags: dict[str, list[dict]] | 
             frames.append(df.assign(**extra))
     if not frames:
         raise ValueError("no tables to concatenate")
-    return pd.concat(frames, ignore_index=True)
+    return _integer_columns(pd.concat(frames, ignore_index=True))
+
+
+def _integer_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Float columns holding only whole numbers (and NaN) become nullable Int64 (no ``88.0``)."""
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_float_dtype(s) and s.notna().any():
+            vals = s.dropna()
+            if (vals == vals.round()).all() and vals.abs().max() < 2**53:
+                df[col] = s.astype("Int64")
+    return df
 
 
 def loglog_slope(x, y) -> float:

@@ -97,7 +97,7 @@ def train_gated_mlp(
             group["lr"] = lr
         logits = mlp(keys) @ values.T  # (N, n_values)
         loss = torch.nn.functional.cross_entropy(logits, target)
-        loss_val = float(loss)
+        loss_val = float(loss.detach())
         if not math.isfinite(loss_val):
             raise TrainingDivergedError(
                 f"GD diverged at epoch {epoch} (loss={loss_val}, width={width}, lr={s.lr})"

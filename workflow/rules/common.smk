@@ -1,6 +1,7 @@
 # Helpers shared by the stage files: config validation, wildcard patterns, target lists.
 # This is the only rule file with Python logic; stage files only declare rules.
 import itertools
+import re
 
 from factmlp.config import validate_config
 from factmlp.methods import method_names
@@ -80,10 +81,10 @@ def method_settings(method):
 def wildcard_patterns():
     """Regexes of every wildcard, from the config and the method registry (no clashes)."""
     return {
-        "family": "|".join(FAMILIES),
+        "family": "|".join(map(re.escape, FAMILIES)),
         "method": "|".join(method_names()),
         "d": r"\d+",
         "n": r"\d+",
         "seed": r"\d+",
-        "sweep": "|".join(s["name"] for s in SWEEPS),
+        "sweep": "|".join(re.escape(s["name"]) for s in SWEEPS),
     }

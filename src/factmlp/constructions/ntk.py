@@ -16,6 +16,12 @@ finite-width noise needs m d >~ N log N and kernel cross-talk limits N to ~d^{p+
 
 All biases are zero but exist, and are counted (3 m d + 2 m + d). Built in float64.
 
+Variants (Dugan et al. Fig. 2a and 5), each a registered method:
+
+- ``ntk_whitened``: built for whitened values, W^T folded into D (:mod:`factmlp.whitening`);
+- ``ntk_ustar``: "margin-optimal output embeddings": the Hebbian targets v_f(j) are replaced by
+  the optimal separators u*_f(j) of the values (:mod:`factmlp.decodability`).
+
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ import torch
 from ..facts import FactSet
 from ..methods import Method, register
 from ..mlp import GatedMLP
+from ..whitening import fold_whitening, whiten_values
 
-__all__ = ["NTKSettings", "NTK", "hermite", "build_ntk_mlp"]
+__all__ = ["NTKSettings", "NTK", "NTKWhitened", "NTKUStar", "hermite", "build_ntk_mlp"]
 
 
 def hermite(p: int, z: torch.Tensor) -> torch.Tensor:
@@ -72,10 +79,14 @@ def build_ntk_mlp(
 
 @dataclass(frozen=True)
 class NTKSettings:
-    """activation: gate nonlinearity (ReLU as in Dugan et al.'s baseline); hermite_degree: p (1)."""
+    """activation: gate nonlinearity (ReLU as in Dugan et al.'s baseline); hermite_degree: p (1);
+    whiten (+ whiten_ridge): build for whitened values; output: "values" or "separators" (u*)."""
 
     activation: str = "relu"
     hermite_degree: int = 1
+    whiten: bool = False
+    whiten_ridge: float = 1e-6
+    output: str = "values"
 
 
 @register
@@ -86,8 +97,43 @@ class NTK(Method):
     Settings = NTKSettings
 
     def build(self, facts: FactSet, width: int, *, seed: int) -> tuple[GatedMLP, dict]:
+        from .encoder_decoder import target_separators
+
         s = self.settings
+        values, w = whiten_values(facts.values, ridge=s.whiten_ridge) if s.whiten else (facts.values, None)
+        if s.output == "values":
+            targets = values[facts.mapping]
+        elif s.output == "separators":
+            targets = target_separators(facts, values)
+        else:
+            raise ValueError(f"ntk output must be 'values' or 'separators', got {s.output!r}")
         mlp = build_ntk_mlp(
-            facts.keys, facts.targets, width, seed=seed, activation=s.activation, hermite_degree=s.hermite_degree
+            facts.keys, targets, width, seed=seed, activation=s.activation, hermite_degree=s.hermite_degree
         )
-        return mlp, {}
+        return (fold_whitening(mlp, w) if w is not None else mlp), {}
+
+
+@dataclass(frozen=True)
+class NTKWhitenedSettings(NTKSettings):
+    whiten: bool = True
+
+
+@register
+class NTKWhitened(NTK):
+    """NTK built for whitened values (Dugan et al. Fig. 2a)."""
+
+    name = "ntk_whitened"
+    Settings = NTKWhitenedSettings
+
+
+@dataclass(frozen=True)
+class NTKUStarSettings(NTKSettings):
+    output: str = "separators"
+
+
+@register
+class NTKUStar(NTK):
+    """NTK with margin-optimal output embeddings u* (Dugan et al. Fig. 5)."""
+
+    name = "ntk_ustar"
+    Settings = NTKUStarSettings

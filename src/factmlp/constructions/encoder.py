@@ -1,0 +1,213 @@
+r"""Closed-form gated-MLP encoder: every key mapped *exactly* to its code (float64).
+
+The encoder is a piecewise-linear matrix function along one random direction w:
+
+.. math::
+    e(x) = M(w \cdot x)\, x, \qquad M(z) = M_0 + \sum_{\gamma} \mathrm{ReLU}(z - t_\gamma) A_\gamma ,
+
+which is exactly a gated MLP: neuron (gamma, j) has gate row w with bias -t_gamma, up-projection
+row A_gamma[j] and writes to code coordinate j. (shared/research/construction_notes.md; our
+reading of Dugan et al.'s "encoder gadgets": each bucket of keys is one gadget, active only
+between its knots, solved in closed form.)
+
+Recipe
+------
+1. z = K w; sort the keys by z and cut them into buckets of ``bucket_size`` consecutive keys
+   (b <= d, so the keys of a bucket are linearly independent for all but a measure-zero set).
+   Knots t_0 < ... < t_B: just below the first key, halfway between buckets, just above the last.
+2. Unknowns are the knot values M_gamma = M(t_gamma) (m' x d each). A key in bucket gamma with
+   lam = (z - t_gamma)/(t_{gamma+1} - t_gamma) must satisfy
+   ((1 - lam) M_gamma + lam M_{gamma+1}) k = c_k: one linear system shared by the m' code
+   coordinates. We take its minimum-norm solution X = A^T (A A^T)^{-1} C. In key order A A^T is
+   block-tridiagonal with b x b blocks, solved by block Cholesky (block Thomas) with one
+   factorisation for all m' right-hand sides, plus iterative refinement; cost O((N/b) b^3),
+   near-linear in |K|, never a dense |K| x |K| solve.
+3. Slopes s_gamma = (M_{gamma+1} - M_gamma)/(t_{gamma+1} - t_gamma); ReLU weights A_0 = s_0,
+   A_gamma = s_gamma - s_{gamma-1}. The constant M_0 uses two ReLUs below every key:
+   ReLU(z - a1) - ReLU(z - a2) = a2 - a1 for z >= a2.
+
+Hidden width h = (B + 2) m' with B = ceil(N/b) buckets. Forward substitution bucket by bucket is
+unstable (errors grow ~b per bucket) and is deliberately not used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["PiecewiseEncoder", "fit_piecewise_encoder", "encoder_width"]
+
+
+@dataclass(frozen=True)
+class PiecewiseEncoder:
+    """Gated-MLP encoder weights: e(x) = E [ (U x) * ReLU(G x + g) ], E one-hot (m', h).
+
+    gate_w (h, d), gate_b (h,), up_w (h, d), coord (h,) code coordinate of each neuron.
+    """
+
+    gate_w: torch.Tensor
+    gate_b: torch.Tensor
+    up_w: torch.Tensor
+    coord: torch.Tensor
+    code_dim: int
+    fit_error: float  # max |e(k) - c_k| over the checked keys
+
+    @property
+    def hidden(self) -> int:
+        return self.gate_w.shape[0]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, d) -> (n, m') codes."""
+        act = (x @ self.up_w.T) * torch.relu(x @ self.gate_w.T + self.gate_b)  # (n, h)
+        out = torch.zeros(x.shape[0], self.code_dim, dtype=x.dtype)
+        return out.index_add_(1, self.coord, act)
+
+
+def encoder_width(n_keys: int, code_dim: int, bucket_size: int) -> int:
+    """Hidden width of the encoder: (ceil(n_keys / bucket_size) + 2) * code_dim."""
+    return (math.ceil(n_keys / bucket_size) + 2) * code_dim
+
+
+def _blocks(keys, lam_lo, lam_hi, bounds, ridge):
+    """Diagonal (b_g x b_g) and super-diagonal (b_g x b_{g+1}) blocks of A A^T (+ ridge I)."""
+    diag, upper = [], []
+    for g, (s, e) in enumerate(bounds):
+        kg = keys[s:e]
+        a, b = lam_lo[s:e], lam_hi[s:e]
+        blk = (kg @ kg.T) * (a[:, None] * a[None, :] + b[:, None] * b[None, :])
+        diag.append(blk + ridge * torch.eye(e - s, dtype=keys.dtype))
+        if g + 1 < len(bounds):
+            s2, e2 = bounds[g + 1]
+            upper.append((kg @ keys[s2:e2].T) * (b[:, None] * lam_lo[s2:e2][None, :]))
+    return diag, upper
+
+
+def _block_tridiag_solve(diag, upper, rhs, bounds):
+    """Solve the SPD block-tridiagonal system (diag, upper, upper^T) Y = rhs by block Cholesky."""
+    nb = len(diag)
+    chol, mult = [], []  # chol[g]: Cholesky of Schur complement S_g; mult[g] = S_g^{-1} U_g
+    ys = []
+    for g in range(nb):
+        s = diag[g]
+        r = rhs[bounds[g][0] : bounds[g][1]]
+        if g > 0:
+            s = s - upper[g - 1].T @ mult[g - 1]
+            r = r - upper[g - 1].T @ ys[g - 1]
+        lg = torch.linalg.cholesky(s)
+        chol.append(lg)
+        ys.append(torch.cholesky_solve(r, lg))  # S_g^{-1} r~_g
+        if g + 1 < nb:
+            mult.append(torch.cholesky_solve(upper[g], lg))
+    out = [None] * nb
+    out[-1] = ys[-1]
+    for g in range(nb - 2, -1, -1):
+        out[g] = ys[g] - mult[g] @ out[g + 1]
+    return torch.cat(out)
+
+
+def _apply_gram(keys, lam_lo, lam_hi, bounds, y):
+    """A A^T y without the ridge, block by block."""
+    out = []
+    for g, (s, e) in enumerate(bounds):
+        kg, a, b = keys[s:e], lam_lo[s:e], lam_hi[s:e]
+        # contributions through knot g (lower) and knot g+1 (upper)
+        lower = a[:, None] * (kg @ _knot_values(keys, lam_lo, lam_hi, bounds, y, g).T)
+        upper_ = b[:, None] * (kg @ _knot_values(keys, lam_lo, lam_hi, bounds, y, g + 1).T)
+        out.append(lower + upper_)
+    return torch.cat(out)
+
+
+def _knot_values(keys, lam_lo, lam_hi, bounds, y, g):
+    """M_g = (A^T y) at knot g: (m', d). Knot g touches bucket g (weight lam_lo) and bucket g-1 (lam_hi)."""
+    m = y.shape[1]
+    val = torch.zeros(m, keys.shape[1], dtype=keys.dtype)
+    if g < len(bounds):
+        s, e = bounds[g]
+        val += (y[s:e] * lam_lo[s:e, None]).T @ keys[s:e]
+    if g > 0:
+        s, e = bounds[g - 1]
+        val += (y[s:e] * lam_hi[s:e, None]).T @ keys[s:e]
+    return val
+
+
+def fit_piecewise_encoder(
+    keys: torch.Tensor,
+    codes: torch.Tensor,
+    *,
+    bucket_size: int,
+    seed: int,
+    ridge: float = 1e-10,
+    refine_steps: int = 2,
+    check_keys: int = 4096,
+) -> PiecewiseEncoder:
+    """Closed-form encoder with e(k_i) = codes[i] for every key (see the module docstring).
+
+    Parameters
+    ----------
+    keys : (N, d) float64 keys (distinct projections on a random direction, which holds almost surely).
+    codes : (N, m') float64 target codes.
+    bucket_size : keys per bucket, 1 <= b <= d.
+    seed : seeds the random direction w.
+    ridge : Tikhonov term relative to the mean diagonal of A A^T (needed when b is close to d);
+        the iterative refinement then removes its bias.
+    refine_steps : iterative-refinement steps against the exact (ridge-free) system.
+    check_keys : keys on which the built network is checked; ``fit_error`` is the max error there.
+    """
+    keys = keys.to(torch.float64)
+    codes = codes.to(torch.float64)
+    n, d = keys.shape
+    m = codes.shape[1]
+    if codes.shape[0] != n:
+        raise ValueError(f"codes must have {n} rows (one per key), got {codes.shape[0]}")
+    if not 1 <= bucket_size <= d:
+        raise ValueError(f"bucket_size must lie in [1, d={d}], got {bucket_size}")
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int(seed))
+    w = torch.randn(d, generator=g, dtype=torch.float64)
+    w = w / w.norm()
+    z = keys @ w
+    order = torch.argsort(z)
+    zs, ks, cs = z[order], keys[order], codes[order]
+    if n > 1 and float((zs[1:] - zs[:-1]).min()) <= 1e-12 * float(zs.abs().max() + 1):
+        raise ValueError("two keys have the same projection on the random direction (duplicate keys?)")
+    bounds = [(s, min(s + bucket_size, n)) for s in range(0, n, bucket_size)]
+    nb = len(bounds)
+    span = float(zs[-1] - zs[0]) if n > 1 else 1.0
+    pad = 0.5 * span / max(n - 1, 1)  # half a mean key spacing
+    knots = [float(zs[0]) - pad]
+    for gi in range(1, nb):
+        knots.append(0.5 * float(zs[bounds[gi - 1][1] - 1] + zs[bounds[gi][0]]))
+    knots.append(float(zs[-1]) + pad)
+    t = torch.tensor(knots, dtype=torch.float64)  # (B+1,)
+    bucket_of = torch.repeat_interleave(torch.arange(nb), torch.tensor([e - s for s, e in bounds]))
+    lam_hi = (zs - t[bucket_of]) / (t[bucket_of + 1] - t[bucket_of])  # (N,) weight on upper knot
+    lam_lo = 1.0 - lam_hi
+
+    diag, upper = _blocks(ks, lam_lo, lam_hi, bounds, 0.0)
+    scale = float(torch.stack([blk.diagonal().mean() for blk in diag]).mean())
+    diag = [blk + ridge * scale * torch.eye(blk.shape[0], dtype=torch.float64) for blk in diag]
+    y = _block_tridiag_solve(diag, upper, cs, bounds)
+    for _ in range(refine_steps):
+        resid = cs - _apply_gram(ks, lam_lo, lam_hi, bounds, y)
+        y = y + _block_tridiag_solve(diag, upper, resid, bounds)
+
+    knot_vals = torch.stack([_knot_values(ks, lam_lo, lam_hi, bounds, y, gi) for gi in range(nb + 1)])  # (B+1, m', d)
+    slopes = (knot_vals[1:] - knot_vals[:-1]) / (t[1:] - t[:-1])[:, None, None]  # (B, m', d)
+    relu_w = torch.cat([slopes[:1], slopes[1:] - slopes[:-1]])  # (B, m', d) slope changes at t_0..t_{B-1}
+    a2 = knots[0] - span - pad
+    a1 = a2 - span - pad  # ReLU(z-a1) - ReLU(z-a2) = a2 - a1 on every key
+    const = knot_vals[0] / (a2 - a1)  # (m', d)
+    up_w = torch.cat([relu_w.reshape(nb * m, d), const, -const])  # (h, d)
+    gate_b = torch.cat([-t[:nb].repeat_interleave(m), torch.full((m,), -a1, dtype=torch.float64),
+                        torch.full((m,), -a2, dtype=torch.float64)])
+    coord = torch.cat([torch.arange(m).repeat(nb), torch.arange(m), torch.arange(m)])
+    gate_w = w.expand(up_w.shape[0], d).clone()
+    enc = PiecewiseEncoder(gate_w=gate_w, gate_b=gate_b, up_w=up_w, coord=coord,
+                           code_dim=m, fit_error=0.0)
+    # spot check of the network itself on <= check_keys keys spread over the sorted order
+    # (evaluating all N keys costs O(N h d), the price of a full forward pass)
+    probe = order[torch.linspace(0, n - 1, min(n, check_keys)).round().long()]
+    err = float((enc(keys[probe]) - codes[probe]).abs().max())
+    return PiecewiseEncoder(gate_w=gate_w, gate_b=enc.gate_b, up_w=up_w, coord=coord, code_dim=m, fit_error=err)

@@ -1,0 +1,140 @@
+"""Shared helpers for the workflow tests: the repo root, a Snakemake runner and a tiny config.
+
+Snakemake is always run in a subprocess with ``--directory <workdir>`` (a tmp dir unless a
+test says otherwise), so tests never read or write the repo's own results/ and logs/.
+
+The Snakefile's ``configfile: "config/config.yaml"`` is relative to the working directory.
+A workdir without config/ only sees the ``--configfile`` given on the command line; a workdir
+with a copy of config/ behaves like the repo root, where a ``--configfile`` *extends*
+config/config.yaml (mappings are merged, lists replaced).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAKEFILE = ROOT / "Snakefile"
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG = ROOT / "config" / "config.yaml"
+PAPER_CONFIG = ROOT / "config" / "paper.yaml"
+TINY_CONFIG = ROOT / "tests" / "data" / "config_tiny.yaml"
+
+# Rules of the pipeline (besides the target rule ``all``).
+PIPELINE_RULES = (
+    "embeddings",
+    "fact_set",
+    "decodability",
+    "measure_capacity",
+    "aggregate_capacity",
+    "aggregate_rho",
+    "plot_capacity",
+)
+
+
+def run_snakemake(workdir, *args, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run Snakemake on the repo's Snakefile in ``workdir``; return the completed process.
+
+    The process also runs with ``cwd=workdir``, so relative paths in ``args`` (e.g.
+    ``--configfile config/paper.yaml``) resolve against the workdir. Output is captured as text;
+    the workflow profile is disabled so that a user's or the repo's profile cannot leak in.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        "--workflow-profile",
+        "none",
+        *map(str, args),
+    ]
+    env = dict(os.environ)
+    env.setdefault("MPLBACKEND", "Agg")
+    env.pop("SNAKEMAKE_PROFILE", None)
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def output_of(proc: subprocess.CompletedProcess) -> str:
+    """stdout and stderr of a finished Snakemake run, as one string (for asserts and messages)."""
+    return f"{proc.stdout}\n{proc.stderr}"
+
+
+def job_stats(text: str) -> dict[str, int]:
+    """The last "Job stats" table in Snakemake's output as {rule: count} (without "total")."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip() == "Job stats:"]
+    if not starts:
+        return {}
+    stats: dict[str, int] = {}
+    for line in lines[starts[-1] + 1 :]:
+        parts = line.split()
+        if not parts:
+            if stats:
+                break
+            continue
+        if parts[0] in ("job",) or set(parts[0]) <= {"-"}:
+            continue
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        if parts[0] != "total":
+            stats[parts[0]] = int(parts[1])
+    return stats
+
+
+def load_yaml(path) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def write_yaml(data: dict, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(data, fh, sort_keys=False)
+    return path
+
+
+def expected_jobs(config: dict) -> dict:
+    """Capacity jobs and fact sets a (validated or raw) config asks for, as the workflow defines them.
+
+    Returns ``{"capacity": [(sweep, method, family, d, n, seed), ...], "fact_sets": {(family, d, n, seed)}}``.
+    """
+    capacity = []
+    for sweep in config["capacity"]["sweeps"]:
+        for method, family, point, seed in itertools.product(
+            sweep["methods"], sweep["families"], sweep["points"], sweep.get("seeds", [0])
+        ):
+            capacity.append((sweep["name"], method, family, point["d"], point["n_facts"], seed))
+    sets = {(fam, d, n, s) for _, _, fam, d, n, s in capacity}
+    dec = config.get("decodability", {})
+    for fam, point, seed in itertools.product(dec.get("families", []), dec.get("points", []), dec.get("seeds", [0])):
+        sets.add((fam, point["d"], point["n_facts"], seed))
+    return {"capacity": capacity, "fact_sets": sets}
+
+
+def copy_config_dir(workdir) -> Path:
+    """Copy the repo's config/ into ``workdir`` (so the Snakefile's default configfile is found)."""
+    dest = Path(workdir) / "config"
+    shutil.copytree(ROOT / "config", dest)
+    return dest
+
+
+@pytest.fixture
+def tiny_config(tmp_path) -> Path:
+    """Path of a copy of tests/data/config_tiny.yaml in ``tmp_path`` (the whole pipeline in ~30 s)."""
+    dest = tmp_path / "config_tiny.yaml"
+    shutil.copyfile(TINY_CONFIG, dest)
+    return dest

@@ -1,0 +1,275 @@
+"""Config validation: every bad config fails before any job runs, naming the offending key.
+
+Each bad config is config/config.yaml with exactly one mutation. The expected keys are the
+dotted paths that factmlp.config.validate_config reports (``_key`` of the jsonschema error path
+for schema errors, the hand-written key for the cross-section checks in ``_check_names``).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from conftest import (
+    DEFAULT_CONFIG,
+    PAPER_CONFIG,
+    SCHEMA,
+    TINY_CONFIG,
+    load_yaml,
+    output_of,
+    run_snakemake,
+    write_yaml,
+)
+from factmlp.config import ConfigError, validate_config
+
+
+@pytest.fixture(scope="module")
+def base_config() -> dict:
+    return load_yaml(DEFAULT_CONFIG)
+
+
+def _set(path, value):
+    def mutate(cfg):
+        obj = cfg
+        for part in path[:-1]:
+            obj = obj[part]
+        obj[path[-1]] = value
+
+    return mutate
+
+
+def _del(path):
+    def mutate(cfg):
+        obj = cfg
+        for part in path[:-1]:
+            obj = obj[part]
+        del obj[path[-1]]
+
+    return mutate
+
+
+def _rename_top(old, new):
+    def mutate(cfg):
+        cfg[new] = cfg.pop(old)
+
+    return mutate
+
+
+def _append(path, item):
+    def mutate(cfg):
+        obj = cfg
+        for part in path:
+            obj = obj[part]
+        obj.append(copy.deepcopy(item))
+
+    return mutate
+
+
+def _duplicate_first_sweep(cfg):
+    sweeps = cfg["capacity"]["sweeps"]
+    sweeps.append(copy.deepcopy(sweeps[0]))
+
+
+def _add_family(name, spec):
+    def mutate(cfg):
+        cfg["embeddings"]["families"][name] = dict(spec)
+
+    return mutate
+
+
+def _minilm_sweep_d512(cfg):
+    sweep = cfg["capacity"]["sweeps"][0]
+    sweep["families"] = ["minilm"]
+    sweep["points"][1]["d"] = 512
+
+
+# (id, mutation, the key the error must name, a further substring of the message or None)
+BAD_CONFIGS = [
+    ("width_max-not-integer", _set(["capacity", "width_max"], "big"), "capacity.width_max", "'big'"),
+    ("width_max-bool", _set(["capacity", "width_max"], True), "capacity.width_max", "integer"),
+    ("point-d-negative", _set(["capacity", "sweeps", 0, "points", 1, "d"], -3), "capacity.sweeps[0].points[1].d", "-3"),
+    ("point-d-float", _set(["capacity", "sweeps", 0, "points", 0, "d"], 16.5), "capacity.sweeps[0].points[0].d", "16.5"),
+    (
+        "point-n_facts-zero",
+        _set(["capacity", "sweeps", 0, "points", 2, "n_facts"], 0),
+        "capacity.sweeps[0].points[2].n_facts",
+        None,
+    ),
+    ("unknown-method", _set(["capacity", "sweeps", 0, "methods"], ["gd", "sgd"]), "capacity.sweeps[0].methods[1]", "sgd"),
+    (
+        "unknown-family-kind",
+        _set(["embeddings", "families", "spherical", "kind"], "gaussian"),
+        "embeddings.families.spherical.kind",
+        "gaussian",
+    ),
+    (
+        "sweep-undefined-family",
+        _set(["capacity", "sweeps", 0, "families"], ["spherical", "spike8"]),
+        "capacity.sweeps[0].families[1]",
+        "spike8",
+    ),
+    (
+        "decodability-undefined-family",
+        _set(["decodability", "families"], ["spherical", "nope"]),
+        "decodability.families[1]",
+        "nope",
+    ),
+    ("missing-capacity", _del(["capacity"]), "capacity", "missing required key"),
+    (
+        "missing-point-n_facts",
+        _del(["capacity", "sweeps", 0, "points", 1, "n_facts"]),
+        "capacity.sweeps[0].points[1].n_facts",
+        "missing required key",
+    ),
+    ("missing-spike-beta", _del(["embeddings", "families", "spike4", "beta"]), "embeddings.families.spike4.beta", "missing"),
+    # unknown keys are reported at the key itself, with the keys allowed there
+    ("unknown-top-level-key", _rename_top("capacity", "capacty"), "capacty", "unknown key"),
+    ("spherical-with-beta", _set(["embeddings", "families", "spherical", "beta"], 1.0), "embeddings.families.spherical.beta", "unknown key"),
+    ("kappa-below-one", _set(["embeddings", "families", "kappa16", "kappa"], 0.5), "embeddings.families.kappa16.kappa", None),
+    ("tied-with-random-mapping", _set(["facts", "mapping"], "random"), "facts.mapping", "permutation"),
+    (
+        "untied-permutation-values_per_key",
+        lambda cfg: cfg["facts"].update(tied=False, values_per_key=2.0),
+        "facts.values_per_key",
+        None,
+    ),
+    ("width_min-above-width_max", _set(["capacity", "width_min"], 20000), "capacity.width_min", "16384"),
+    ("duplicate-sweep-name", _duplicate_first_sweep, "capacity.sweeps[1].name", "'scaling'"),
+    ("minilm-d512-decodability", _set(["decodability", "points", 0, "d"], 512), "decodability.points[0].d", "384"),
+    ("minilm-d512-sweep", _minilm_sweep_d512, "capacity.sweeps[0].points[1].d", "384"),
+    ("decodability-tol-negative", _set(["decodability", "tol"], -1.0e-9), "decodability.tol", None),
+    ("decodability-families-without-points", _set(["decodability", "points"], []), "decodability.points", None),
+    ("heavy-gpu-negative", _set(["resources", "heavy", "gpu"], -1), "resources.heavy.gpu", "-1"),
+    ("light-unknown-resource", _set(["resources", "light", "disk_mb"], 10), "resources.light.disk_mb", "unknown key"),
+    ("threads-zero", _set(["resources", "threads"], 0), "resources.threads", None),
+    ("family-name-slash", _add_family("spike/8", {"kind": "spike", "beta": 8.0}), "embeddings.families.spike/8", "invalid name"),
+    ("family-name-underscore", _add_family("spike_8", {"kind": "spike", "beta": 8.0}), "embeddings.families.spike_8", "invalid name"),
+    ("sweep-name-slash", _set(["capacity", "sweeps", 0, "name"], "a/b"), "capacity.sweeps[0].name", "'a/b'"),
+    ("seed-negative", _set(["capacity", "sweeps", 0, "seeds"], [0, -1]), "capacity.sweeps[0].seeds[1]", None),
+    ("gd-epochs-zero", _set(["methods", "gd", "epochs"], 0), "methods.gd.epochs", None),
+    ("unknown-method-settings", _set(["methods", "sgd"], {}), "methods.sgd", "unknown key"),
+    ("unknown-device", _set(["device"], "tpu"), "device", "'tpu'"),
+    ("unknown-scale", _set(["scale"], "huge"), "scale", "'huge'"),
+    ("rel_tol-above-one", _set(["capacity", "rel_tol"], 2), "capacity.rel_tol", None),
+    ("no-sweeps", _set(["capacity", "sweeps"], []), "capacity.sweeps", None),
+    ("no-families", _set(["embeddings", "families"], {}), "embeddings.families", None),
+]
+
+BY_ID = {case[0]: case for case in BAD_CONFIGS}
+
+
+def _mutated(base: dict, mutate) -> dict:
+    cfg = copy.deepcopy(base)
+    mutate(cfg)
+    return cfg
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key", "detail"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS]
+)
+def test_bad_config_names_offending_key(base_config, mutate, key, detail):
+    cfg = _mutated(base_config, mutate)
+    with pytest.raises(ConfigError) as info:
+        validate_config(cfg, SCHEMA)
+    message = str(info.value)
+    assert message.startswith(f"config error at {key}:"), message
+    if detail is not None:
+        assert detail in message, message
+
+
+# A subset through the command line: Snakemake must stop while parsing, before any job.
+CLI_CASES = [
+    "point-d-negative",
+    "unknown-method",
+    "sweep-undefined-family",
+    "tied-with-random-mapping",
+    "width_min-above-width_max",
+    "family-name-slash",
+]
+
+
+@pytest.mark.parametrize("case_id", CLI_CASES)
+def test_bad_config_rejected_by_snakemake(base_config, tmp_path, case_id):
+    _, mutate, key, _ = BY_ID[case_id]
+    bad = write_yaml(_mutated(base_config, mutate), tmp_path / "bad.yaml")
+    workdir = tmp_path / "work"
+    proc = run_snakemake(workdir, "-n", "--cores", "1", "--configfile", bad, timeout=120)
+    out = output_of(proc)
+    assert proc.returncode != 0, out
+    assert f"config error at {key}:" in out, out
+    assert not (workdir / "results").exists(), "a job ran despite the bad config"
+    assert not (workdir / "logs").exists(), "a job ran despite the bad config"
+
+
+def test_mutations_start_from_a_valid_config(base_config):
+    """Guard: the unmutated config is valid, so each error above comes from its one mutation."""
+    validate_config(copy.deepcopy(base_config), SCHEMA)
+
+
+def test_valid_config_gets_defaults(base_config):
+    cfg = copy.deepcopy(base_config)
+    del cfg["facts"]["values_per_key"]
+    del cfg["methods"]["gd"]["lr_min"]
+    del cfg["capacity"]["width_min"]
+    del cfg["capacity"]["sweeps"][0]["seeds"]
+    del cfg["resources"]
+    del cfg["device"]
+    out = validate_config(cfg, SCHEMA)
+    assert out is cfg  # validated in place
+    assert cfg["facts"]["values_per_key"] == 1.0
+    assert cfg["methods"]["gd"]["lr_min"] == 1.0e-6
+    assert cfg["methods"]["gd"]["epochs"] == 3000  # given values are kept
+    assert cfg["capacity"]["width_min"] == 1
+    assert cfg["capacity"]["sweeps"][0]["seeds"] == [0]
+    assert cfg["device"] == "cpu"
+    assert cfg["resources"] == {
+        "heavy": {"gpu": 0, "mem_mb": 2000, "runtime": 60},
+        "light": {"gpu": 0, "mem_mb": 2000, "runtime": 60},
+        "threads": 1,
+    }
+
+
+def _minimal_config() -> dict:
+    """Only the required keys."""
+    sweep = {"name": "s", "methods": ["gd"], "families": ["spherical"], "points": [{"d": 4, "n_facts": 4}]}
+    return {
+        "scale": "tiny",
+        "embeddings": {"families": {"spherical": {"kind": "spherical"}}},
+        "capacity": {"sweeps": [sweep]},
+    }
+
+
+def test_minimal_config_gets_every_section():
+    """Only the required keys: the optional sections are created from the schema's defaults."""
+    cfg = _minimal_config()
+    validate_config(cfg, SCHEMA)
+    assert cfg["facts"] == {"tied": True, "mapping": "permutation", "values_per_key": 1.0}
+    assert cfg["decodability"]["families"] == [] and cfg["decodability"]["points"] == []
+    assert cfg["decodability"]["seeds"] == [0]
+    assert cfg["methods"]["ntk"] == {}  # construction defaults live in the settings dataclasses
+    assert cfg["methods"]["gd"]["epochs"] == 10000
+    assert cfg["capacity"]["width_max"] == 65536
+    assert cfg["capacity"]["rel_tol"] == 0.05
+
+
+def test_defaults_are_not_shared_between_configs():
+    """Filling a default must copy it: mutating one validated config must not leak into the next."""
+    first = validate_config(_minimal_config(), SCHEMA)
+    first["decodability"]["seeds"].append(7)
+    first["facts"]["tied"] = False
+    second = validate_config(_minimal_config(), SCHEMA)
+    assert second["decodability"]["seeds"] == [0]
+    assert second["facts"]["tied"] is True
+
+
+@pytest.mark.parametrize("path", [DEFAULT_CONFIG, TINY_CONFIG, PAPER_CONFIG], ids=["config", "tiny", "paper"])
+def test_shipped_configs_are_valid(path):
+    if not path.exists():
+        pytest.skip(f"{path.name} does not exist yet")
+    validate_config(load_yaml(path), SCHEMA)
+
+
+def test_non_mapping_config_is_rejected():
+    with pytest.raises(ConfigError, match=r"^config error at <top level>:"):
+        validate_config(["not", "a", "mapping"], SCHEMA)

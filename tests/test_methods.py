@@ -1,0 +1,227 @@
+"""Tests of factmlp.mlp, factmlp.methods (registry) and factmlp.constructions.ntk."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from numpy.polynomial import hermite_e
+
+from factmlp.constructions.ntk import NTK, NTKSettings, build_ntk_mlp, hermite
+from factmlp.embeddings import make_embeddings
+from factmlp.facts import FactSet, evaluate_mlp, make_mapping
+from factmlp.methods import METHODS, Method, get_method, method_names
+from factmlp.mlp import ACTIVATIONS, GatedMLP, activation_fn
+from factmlp.training import GD, GDSettings
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _orthonormal_rows(n: int, d: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(d, n, generator=g, dtype=torch.float64))
+    return q.T.contiguous()
+
+
+# --------------------------------------------------------------------------- GatedMLP
+
+
+@pytest.mark.parametrize(("d", "h"), [(1, 1), (4, 3), (16, 100), (64, 7)])
+def test_param_count(d, h):
+    mlp = GatedMLP(d, h)
+    assert mlp.param_count() == 3 * h * d + 2 * h + d
+    assert mlp.hidden == h
+    assert all(p.dtype == torch.float64 for p in mlp.parameters())
+
+
+def test_param_count_rectangular():
+    mlp = GatedMLP(5, 3, 2)
+    assert mlp.param_count() == 2 * (3 * 5 + 3) + (2 * 3 + 2)
+
+
+def test_forward_matches_formula():
+    g = torch.Generator().manual_seed(0)
+    h, d = 5, 4
+    w = {k: torch.randn(*s, generator=g, dtype=torch.float64) for k, s in
+         dict(gw=(h, d), uw=(h, d), dw=(d, h), gb=(h,), ub=(h,), db=(d,)).items()}
+    x = torch.randn(7, d, generator=g, dtype=torch.float64)
+    for act, f in [("relu", lambda z: np.maximum(z, 0)), ("identity", lambda z: z)]:
+        mlp = GatedMLP.from_weights(gate_w=w["gw"], up_w=w["uw"], down_w=w["dw"], gate_b=w["gb"],
+                                    up_b=w["ub"], down_b=w["db"], activation=act)
+        n = {k: v.numpy() for k, v in w.items()}
+        xn = x.numpy()
+        expected = ((xn @ n["uw"].T + n["ub"]) * f(xn @ n["gw"].T + n["gb"])) @ n["dw"].T + n["db"]
+        np.testing.assert_allclose(mlp(x).numpy(), expected, rtol=0, atol=1e-12)
+        assert not any(p.requires_grad for p in mlp.parameters())
+
+
+def test_from_weights_shape_errors_and_zero_biases():
+    gw = torch.zeros(3, 4, dtype=torch.float64)
+    with pytest.raises(ValueError):
+        GatedMLP.from_weights(gate_w=gw, up_w=torch.zeros(3, 5, dtype=torch.float64), down_w=torch.zeros(4, 3, dtype=torch.float64))
+    with pytest.raises(ValueError):
+        GatedMLP.from_weights(gate_w=gw, up_w=gw.clone(), down_w=torch.zeros(4, 2, dtype=torch.float64))
+    mlp = GatedMLP.from_weights(gate_w=gw, up_w=gw.clone(), down_w=torch.ones(4, 3, dtype=torch.float64))
+    assert torch.count_nonzero(mlp.gate.bias) == torch.count_nonzero(mlp.up.bias) == torch.count_nonzero(mlp.down.bias) == 0
+
+
+def test_bad_width_and_activation():
+    with pytest.raises(ValueError):
+        GatedMLP(4, 0)
+    with pytest.raises(ValueError, match="tanh"):
+        activation_fn("tanh")
+    assert set(ACTIVATIONS) == {"relu", "identity", "silu", "gelu"}
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_builtin_methods_registered():
+    names = method_names()
+    assert names == sorted(names)
+    assert {"gd", "ntk"} <= set(names)
+    assert METHODS["ntk"] is NTK and METHODS["gd"] is GD
+
+
+def test_unknown_method_lists_known_ones():
+    with pytest.raises(KeyError) as info:
+        get_method("nope")
+    msg = str(info.value)
+    assert "nope" in msg and "gd" in msg and "ntk" in msg
+
+
+def test_unknown_setting_is_named():
+    with pytest.raises(ValueError, match="bogus_setting"):
+        get_method("ntk", bogus_setting=1)
+    with pytest.raises(ValueError, match="hermite_degree"):
+        get_method("gd", hermite_degree=2)  # a setting of another method
+
+
+def test_get_method_applies_settings():
+    m = get_method("ntk", hermite_degree=2)
+    assert isinstance(m, NTK) and m.settings == NTKSettings(hermite_degree=2)
+    g = get_method("gd", lr=0.5, epochs=3)
+    assert isinstance(g, GD) and g.settings.lr == 0.5 and g.settings.epochs == 3
+    assert g.settings.activation == GDSettings().activation
+    assert NTK(activation="identity").settings.activation == "identity"  # overrides
+
+
+def test_schema_method_enum_matches_registry():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    enum = schema["properties"]["capacity"]["properties"]["sweeps"]["items"]["properties"]["methods"]["items"]["enum"]
+    assert sorted(enum) == method_names()
+
+
+# --------------------------------------------------------------------------- Hermite
+
+
+@pytest.mark.parametrize("p", range(6))
+def test_hermite_matches_numpy(p):
+    z = torch.linspace(-4.0, 4.0, 41, dtype=torch.float64)
+    coef = np.zeros(p + 1)
+    coef[p] = 1.0
+    expected = hermite_e.hermeval(z.numpy(), coef) / math.sqrt(math.factorial(p))
+    np.testing.assert_allclose(hermite(p, z).numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_hermite_orthonormal_under_gaussian():
+    """E[h_p h_q] = delta_pq under N(0, 1), by Gauss-Hermite_e quadrature."""
+    nodes, weights = hermite_e.hermegauss(20)
+    weights = weights / weights.sum()
+    z = torch.from_numpy(nodes)
+    hs = torch.stack([hermite(p, z) for p in range(6)]).numpy()
+    np.testing.assert_allclose((hs * weights) @ hs.T, np.eye(6), atol=1e-10)
+
+
+def test_hermite_negative_degree():
+    with pytest.raises(ValueError):
+        hermite(-1, torch.zeros(3))
+
+
+# --------------------------------------------------------------------------- NTK
+
+
+def _orthonormal_facts(n: int, d: int, permute: bool) -> FactSet:
+    keys = _orthonormal_rows(n, d, seed=31)
+    mapping = make_mapping(n, n, kind="permutation", seed=32) if permute else torch.arange(n)
+    return FactSet(keys, keys.clone(), mapping)
+
+
+@pytest.mark.parametrize("permute", [False, True], ids=["identity-map", "random-permutation"])
+def test_ntk_wide_stores_orthonormal_facts(permute):
+    facts = _orthonormal_facts(16, 16, permute)
+    mlp, metrics = get_method("ntk").build(facts, 8192, seed=0)
+    assert isinstance(mlp, GatedMLP) and mlp.hidden == 8192 and isinstance(metrics, dict)
+    assert mlp.param_count() == 3 * 8192 * 16 + 2 * 8192 + 16
+    assert evaluate_mlp(mlp, facts)["accuracy"] == 1.0
+
+
+def test_ntk_build_is_deterministic_float64():
+    facts = _orthonormal_facts(8, 8, True)
+    a, _ = NTK().build(facts, 64, seed=5)
+    b, _ = NTK().build(facts, 64, seed=5)
+    c, _ = NTK().build(facts, 64, seed=6)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert pa.dtype == torch.float64
+        assert torch.equal(pa, pb)
+    assert not torch.equal(a.gate.weight, c.gate.weight)
+    assert not torch.equal(a.up.weight, c.up.weight)
+    # structure: unit-norm down columns, zero biases
+    torch.testing.assert_close(a.down.weight.norm(dim=0), torch.ones(64, dtype=torch.float64))
+    assert all(torch.count_nonzero(lin.bias) == 0 for lin in (a.gate, a.up, a.down))
+
+
+def test_ntk_width_must_be_positive():
+    x = _orthonormal_rows(4, 4, seed=0)
+    with pytest.raises(ValueError):
+        build_ntk_mlp(x, x, 0, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("activation", "p", "c_p"),
+    [
+        ("relu", 1, 0.5),  # E[relu(z) z] = 1/2
+        ("relu", 2, 1 / (2 * math.sqrt(math.pi))),  # E[relu(z)(z^2-1)]/sqrt 2 = 1/(2 sqrt pi)
+        ("identity", 1, 1.0),  # E[z z] = 1
+    ],
+)
+def test_ntk_expected_score(activation, p, c_p):
+    """For unit keys, E[<v, F(x_i)>] = (c_p/d) sum_j <v, t_j> <x_i, x_j>^{p+1}, c_p = E[act(z) h_p(z)]
+    (E over unit-uniform D columns gives I/d; Hermite orthogonality gives c_p rho^p). The score at
+    width m is a mean of m i.i.d. terms, so averaging wide builds approaches the expectation."""
+    d, n, m = 8, 6, 200_000
+    x = make_embeddings("spherical", n, d, seed=1)
+    t = make_embeddings("spherical", n, d, seed=2)
+    expected = (c_p / d) * ((x @ x.T) ** (p + 1)) @ (t @ t.T)  # S[i, l] = <t_l, E F(x_i)>
+    scores = torch.stack(
+        [build_ntk_mlp(x, t, m, seed=s, activation=activation, hermite_degree=p)(x) @ t.T for s in range(4)]
+    ).mean(dim=0)
+    scale = float(expected.abs().max())
+    assert float((scores - expected).abs().max()) < 0.08 * scale
+
+
+def test_gd_schema_defaults_match_settings_dataclass():
+    """The schema's GD defaults and GDSettings' defaults are one set of numbers."""
+    import dataclasses
+
+    import yaml
+
+    from factmlp.training import GDSettings
+
+    schema = yaml.safe_load(open(Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"))
+    props = schema["properties"]["methods"]["properties"]["gd"]["properties"]
+    fields = {f.name: f.default for f in dataclasses.fields(GDSettings)}
+    for key, spec in props.items():
+        assert spec["default"] == fields[key], key

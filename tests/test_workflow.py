@@ -1,0 +1,225 @@
+"""The Snakemake workflow: dry runs of the shipped configs, lint, and an end-to-end tiny run.
+
+Every run uses a tmp workdir (``--directory``), never the repo's own results/ and logs/.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+
+from conftest import (
+    DEFAULT_CONFIG,
+    PAPER_CONFIG,
+    PIPELINE_RULES,
+    ROOT,
+    copy_config_dir,
+    expected_jobs,
+    job_stats,
+    load_yaml,
+    output_of,
+    run_snakemake,
+)
+
+
+def _expected_stats(config: dict) -> dict[str, int]:
+    jobs = expected_jobs(config)
+    n_sets, n_cap = len(jobs["fact_sets"]), len(jobs["capacity"])
+    return {
+        "embeddings": n_sets,
+        "fact_set": n_sets,
+        "decodability": n_sets,
+        "measure_capacity": n_cap,
+        "aggregate_capacity": 1,
+        "aggregate_rho": 1,
+        "plot_capacity": len({s["name"] for s in config["capacity"]["sweeps"]}),
+        "all": 1,
+    }
+
+
+def _assert_stats(stats: dict[str, int], config: dict, out: str) -> None:
+    """Every pipeline rule runs as often as the config asks (rules added later are not checked)."""
+    expected = _expected_stats(config)
+    got = {rule: stats.get(rule) for rule in expected}
+    assert got == expected, out
+
+
+def _read_tsv(path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+# --------------------------------------------------------------------------------------------
+# dry runs and lint
+
+
+def test_dry_run_default_config(tmp_path):
+    """`snakemake -n` as a user runs it from the repo root (config/ present, no --configfile)."""
+    copy_config_dir(tmp_path)
+    proc = run_snakemake(tmp_path, "-n", "--cores", "1", timeout=120)
+    out = output_of(proc)
+    assert proc.returncode == 0, out
+    stats = job_stats(out)
+    for rule in PIPELINE_RULES:
+        assert rule in stats, f"rule {rule} missing from the dry run:\n{out}"
+    _assert_stats(stats, load_yaml(DEFAULT_CONFIG), out)
+    assert not (tmp_path / "results").exists(), "a dry run created results/"
+
+
+def test_dry_run_default_config_explicit_configfile(tmp_path):
+    """Same DAG when the config is only given with --configfile (no config/ in the workdir)."""
+    proc = run_snakemake(tmp_path, "-n", "--cores", "1", "--configfile", DEFAULT_CONFIG, timeout=120)
+    out = output_of(proc)
+    assert proc.returncode == 0, out
+    _assert_stats(job_stats(out), load_yaml(DEFAULT_CONFIG), out)
+
+
+def test_lint():
+    # lint runs nothing, so the repo root is a safe working directory
+    proc = run_snakemake(ROOT, "--lint", timeout=120)
+    assert proc.returncode == 0, output_of(proc)
+
+
+def test_dry_run_paper_config(tmp_path):
+    """`snakemake -n --configfile config/paper.yaml` from the repo root (extends config/config.yaml)."""
+    if not PAPER_CONFIG.exists():
+        pytest.skip("config/paper.yaml does not exist yet")
+    copy_config_dir(tmp_path)
+    proc = run_snakemake(tmp_path, "-n", "--cores", "1", "--configfile", "config/paper.yaml", timeout=300)
+    out = output_of(proc)
+    assert proc.returncode == 0, out
+    # lists (sweeps, decodability families/points) are replaced, not merged with the smoke config
+    _assert_stats(job_stats(out), load_yaml(PAPER_CONFIG), out)
+
+
+def test_tiny_config_same_jobs_with_and_without_default_config(tmp_path, tiny_config):
+    """tests/data/config_tiny.yaml gives the same DAG whether or not config/config.yaml is also loaded."""
+    alone = run_snakemake(tmp_path / "alone", "-n", "--cores", "2", "--configfile", tiny_config, timeout=120)
+    copy_config_dir(tmp_path / "merged")
+    merged = run_snakemake(tmp_path / "merged", "-n", "--cores", "2", "--configfile", tiny_config, timeout=120)
+    assert alone.returncode == 0, output_of(alone)
+    assert merged.returncode == 0, output_of(merged)
+    _assert_stats(job_stats(output_of(alone)), load_yaml(tiny_config), output_of(alone))
+    assert job_stats(output_of(merged)) == job_stats(output_of(alone)), output_of(merged)
+
+
+# --------------------------------------------------------------------------------------------
+# end to end
+
+
+def _hidden_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_end_to_end_tiny(tmp_path, tiny_config):
+    cfg = load_yaml(tiny_config)
+    workdir = tmp_path / "work"
+
+    # ---- first run: everything
+    proc = run_snakemake(workdir, "--cores", "2", "--configfile", tiny_config, timeout=240)
+    out = output_of(proc)
+    assert proc.returncode == 0, out
+    first_stats = job_stats(out)
+    _assert_stats(first_stats, cfg, out)
+
+    results = workdir / "results"
+    tables, figures = results / "tables", results / "figures"
+    for path in (
+        tables / "capacity.tsv",
+        tables / "capacity_probes.tsv",
+        tables / "rho.tsv",
+        figures / "capacity_scaling.pdf",
+        figures / "capacity_scaling.png",
+    ):
+        assert path.is_file(), f"{path} missing"
+        assert path.stat().st_size > 0, f"{path} is empty"
+    assert (figures / "capacity_scaling.pdf").read_bytes().startswith(b"%PDF")
+    assert (figures / "capacity_scaling.png").read_bytes().startswith(b"\x89PNG")
+
+    # ---- capacity table: one successful row per (method, point), params of the gated MLP
+    jobs = expected_jobs(cfg)
+    rows = _read_tsv(tables / "capacity.tsv")
+    assert len(rows) == len(jobs["capacity"])
+    by_job = {}
+    for row in rows:
+        key = (row["sweep"], row["method"], row["family"], int(row["d"]), int(row["n_facts"]), int(row["seed"]))
+        assert key not in by_job, f"duplicate row {key}"
+        by_job[key] = row
+    assert set(by_job) == set(jobs["capacity"])
+    width_min, width_max = cfg["capacity"]["width_min"], cfg["capacity"]["width_max"]
+    for key, row in by_job.items():
+        assert row["found"] == "True", f"{key}: no width up to {width_max} stores the facts: {row}"
+        h, d = int(float(row["min_width"])), int(row["d"])
+        assert width_min <= h <= width_max
+        assert int(float(row["param_count"])) == 3 * h * d + 2 * h + d, row
+        assert float(row["accuracy"]) == 1.0
+        assert float(row["min_margin"]) > 0
+        assert int(row["n_values"]) == int(row["n_facts"])  # tied, permutation
+    for sweep, _, family, d, n, seed in jobs["capacity"]:
+        ntk = int(float(by_job[(sweep, "ntk", family, d, n, seed)]["param_count"]))
+        gd = int(float(by_job[(sweep, "gd", family, d, n, seed)]["param_count"]))
+        assert ntk > gd, f"d={d} n={n}: NTK needs {ntk} params, GD {gd}"
+
+    # every probe is recorded; the reported width is a successful probe
+    probes = _read_tsv(tables / "capacity_probes.tsv")
+    for (_, method, family, d, n, seed), row in by_job.items():
+        mine = [
+            p for p in probes
+            if (p["method"], p["family"], int(p["d"]), int(p["n_facts"]), int(p["seed"])) == (method, family, d, n, seed)
+        ]
+        assert len(mine) == int(row["n_probes"])
+        hits = [p for p in mine if int(p["width"]) == int(float(row["min_width"]))]
+        assert len(hits) == 1 and hits[0]["success"] == "True"
+
+    # ---- rho table: one row per fact set, rho in (0, 1]
+    rho = _read_tsv(tables / "rho.tsv")
+    assert {(r["family"], int(r["d"]), int(r["n_facts"]), int(r["seed"])) for r in rho} == jobs["fact_sets"]
+    assert len(rho) == len(jobs["fact_sets"])
+    for r in rho:
+        value = float(r["rho"])
+        assert math.isfinite(value) and 0 < value <= 1, r
+
+    # ---- one non-empty log per job
+    logs = workdir / "logs"
+    log_files = sorted(p for p in logs.rglob("*") if p.is_file())
+    n_jobs = sum(first_stats.values()) - first_stats["all"]
+    assert len(log_files) == n_jobs, [str(p.relative_to(logs)) for p in log_files]
+    expected_logs = {"tables/capacity.log", "tables/rho.log"}
+    expected_logs |= {f"figures/capacity_{s['name']}.log" for s in cfg["capacity"]["sweeps"]}
+    for fam, d, n, s in jobs["fact_sets"]:
+        for stage in ("embeddings", "facts", "rho"):
+            expected_logs.add(f"{stage}/{fam}/d{d}_n{n}_s{s}.log")
+    for _, method, fam, d, n, s in jobs["capacity"]:
+        expected_logs.add(f"capacity/{method}/{fam}/d{d}_n{n}_s{s}.log")
+    missing = expected_logs - {p.relative_to(logs).as_posix() for p in log_files}
+    assert not missing, f"jobs without a log: {sorted(missing)}"
+    for p in log_files:
+        assert p.stat().st_size > 0, f"empty log {p}"
+
+    # no temporary files left behind by the atomic writers
+    assert _hidden_files(results) == []
+
+    # ---- second run: nothing to do
+    again = run_snakemake(workdir, "--cores", "2", "--configfile", tiny_config, timeout=120)
+    out = output_of(again)
+    assert again.returncode == 0, out
+    assert "Nothing to be done" in out, out
+
+    # ---- deleting one table reruns only the rule that makes it
+    mtimes = {p: p.stat().st_mtime_ns for p in results.rglob("*") if p.is_file()}
+    (tables / "rho.tsv").unlink()
+    partial = run_snakemake(workdir, "--cores", "2", "--configfile", tiny_config, timeout=120)
+    out = output_of(partial)
+    assert partial.returncode == 0, out
+    stats = job_stats(out)
+    assert {rule for rule in stats if rule != "all"} == {"aggregate_rho"}, out
+    assert stats["aggregate_rho"] == 1
+    assert (tables / "rho.tsv").stat().st_size > 0
+    assert _read_tsv(tables / "rho.tsv") == rho
+    changed = [p for p, t in mtimes.items() if p != tables / "rho.tsv" and p.stat().st_mtime_ns != t]
+    assert changed == [], f"files rewritten by the partial rerun: {changed}"
+    assert _hidden_files(results) == []
