@@ -105,9 +105,9 @@ BAD_CONFIGS = [
     ),
     (
         "sweep-undefined-family",
-        _set(["capacity", "sweeps", 0, "families"], ["spherical", "spike8"]),
+        _set(["capacity", "sweeps", 0, "families"], ["spherical", "spike99"]),
         "capacity.sweeps[0].families[1]",
-        "spike8",
+        "spike99",
     ),
     (
         "decodability-undefined-family",
@@ -135,7 +135,7 @@ BAD_CONFIGS = [
         None,
     ),
     ("width_min-above-width_max", _set(["capacity", "width_min"], 20000), "capacity.width_min", "16384"),
-    ("duplicate-sweep-name", _duplicate_first_sweep, "capacity.sweeps[1].name", "'scaling'"),
+    ("duplicate-sweep-name", _duplicate_first_sweep, f"capacity.sweeps[{len(load_yaml(DEFAULT_CONFIG)['capacity']['sweeps'])}].name", "'scaling'"),
     ("minilm-d512-decodability", _set(["decodability", "points", 0, "d"], 512), "decodability.points[0].d", "384"),
     ("minilm-d512-sweep", _minilm_sweep_d512, "capacity.sweeps[0].points[1].d", "384"),
     ("decodability-tol-negative", _set(["decodability", "tol"], -1.0e-9), "decodability.tol", None),

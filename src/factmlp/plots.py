@@ -13,13 +13,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
 from .tables import loglog_slope  # noqa: E402
 
-__all__ = ["METHOD_ORDER", "PALETTE", "capacity_figure", "save_figure"]
+__all__ = ["METHOD_ORDER", "PALETTE", "capacity_figure", "rho_law_figure", "anisotropy_figure", "sweep_figure", "save_figure"]
 
 # Dugan et al. colours: GD red, construction blue, NTK orange (variants in lighter shades).
 METHOD_ORDER = ["gd", "construction", "construction_whitened", "ntk", "ntk_whitened", "ntk_ustar"]
@@ -70,9 +71,86 @@ def capacity_figure(df: pd.DataFrame, *, sweep: str) -> plt.Figure:
     return fig
 
 
+def sweep_figure(kind: str, cap: pd.DataFrame, rho: pd.DataFrame, families: dict, *, sweep: str) -> plt.Figure:
+    """The figure of one capacity sweep: ``kind`` is the sweep's ``figure`` setting."""
+    if kind == "scaling":
+        return capacity_figure(cap, sweep=sweep)
+    if kind == "rho_law":
+        return rho_law_figure(cap, rho, sweep=sweep)
+    if kind == "anisotropy":
+        return anisotropy_figure(cap, families, sweep=sweep)
+    raise ValueError(f"unknown figure kind {kind!r}; known: scaling, rho_law, anisotropy")
+
+
 def save_figure(fig: plt.Figure, *paths: str | os.PathLike) -> None:
     """Save ``fig`` to every path (format from the suffix), atomically, then close it."""
     for path in paths:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=os.path.splitext(str(path))[1].lstrip(".") or "png", dpi=200)
     plt.close(fig)
+
+
+def _finish_log_axes(ax, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=7, title_fontsize=7)
+
+
+def rho_law_figure(cap: pd.DataFrame, rho: pd.DataFrame, *, sweep: str) -> plt.Figure:
+    """Min params vs decodability rho at fixed #facts across embedding families (Dugan Fig. 2a).
+
+    One point per (method, family): median over seeds of the min params against the median rho
+    of the family's values; the fitted rho law log(params) = a + b log(1/rho^2) is drawn per
+    method with its R^2 in the legend. Whitened methods are plotted at the rho of the *original*
+    values, so their shift left/down is the whitening gain.
+    """
+    from .claims import median_over_seeds, rho_law_fit
+
+    med = median_over_seeds(cap, sweep)
+    if med.empty:
+        raise ValueError(f"capacity table has no complete rows for sweep {sweep!r}")
+    r = rho.groupby(["family", "d", "n_facts"])["rho"].median().reset_index()
+    pts = med.merge(r, on=["family", "d", "n_facts"])
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for m in _methods(pts):
+        g = pts[pts["method"] == m].sort_values("rho")
+        fit = rho_law_fit(g)
+        label = f"{m} (R$^2$ {fit['r2']:.2f})" if np.isfinite(fit["r2"]) else m
+        ax.scatter(g["rho"], g["param_count"], color=PALETTE.get(m), label=label, s=22, zorder=3)
+        if np.isfinite(fit["slope"]):
+            xs = np.linspace(g["rho"].min(), g["rho"].max(), 50)
+            ax.plot(xs, np.exp(fit["intercept"] + fit["slope"] * np.log(1 / xs**2)), color=PALETTE.get(m), lw=1)
+        for _, row in g.iterrows():
+            ax.annotate(row["family"], (row["rho"], row["param_count"]), fontsize=5, alpha=0.7,
+                        xytext=(2, 2), textcoords="offset points")
+    d, n = int(pts["d"].iloc[0]), int(pts["n_facts"].iloc[0])
+    _finish_log_axes(ax, "decodability rho(V)", "min parameters to store all facts",
+                     f"sweep '{sweep}': d={d}, |K|={n}")
+    fig.tight_layout()
+    return fig
+
+
+def anisotropy_figure(cap: pd.DataFrame, families: dict, *, sweep: str) -> plt.Figure:
+    """Min params vs the spike strength beta of the embeddings (Dugan Fig. 5: NTK vs NTK with
+    margin-optimal outputs). Families without ``beta`` (spherical) are plotted at beta = 0;
+    searches that found no storing width up to width_max are marked at the top as failures."""
+    rows = cap[cap["sweep"] == sweep].copy()
+    if rows.empty:
+        raise ValueError(f"capacity table has no rows for sweep {sweep!r}")
+    rows["beta"] = [float(families.get(f, {}).get("beta", 0.0)) for f in rows["family"]]
+    ok = rows[rows["found"].astype(bool)]
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, ax = plt.subplots(figsize=(5.0, 3.6))
+    sns.lineplot(data=ok.sort_values("beta"), x="beta", y="param_count", hue="method",
+                 hue_order=_methods(ok) if len(ok) else None, palette=PALETTE, marker="o",
+                 errorbar=("pi", 100), ax=ax)
+    failed = rows[~rows["found"].astype(bool)]
+    if len(failed):
+        top = ok["param_count"].max() * 2 if len(ok) else 1.0
+        for m, g in failed.groupby("method"):
+            ax.scatter(g["beta"], [top] * len(g), marker="x", color=PALETTE.get(m), label=f"{m}: no width stores all")
+    ax.set(yscale="log", xlabel="spike strength beta (anisotropy)", ylabel="min parameters to store all facts",
+           title=f"sweep '{sweep}'")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -10,6 +10,7 @@ validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 FAMILIES = config["embeddings"]["families"]
 SWEEPS = config["capacity"]["sweeps"]
+SWEEP_BY_NAME = {s["name"]: s for s in SWEEPS}
 
 
 def n_values(n):
@@ -67,6 +68,7 @@ def final_outputs():
         "results/tables/capacity.tsv",
         "results/tables/capacity_probes.tsv",
         "results/tables/rho.tsv",
+        "results/claims.tsv",
     ] + [f"results/figures/capacity_{s['name']}.{ext}" for s in SWEEPS for ext in ("pdf", "png")]
 
 

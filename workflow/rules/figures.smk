@@ -3,7 +3,8 @@
 
 rule plot_capacity:
     input:
-        table="results/tables/capacity.tsv",
+        capacity="results/tables/capacity.tsv",
+        rho="results/tables/rho.tsv",
     output:
         pdf=report(
             "results/figures/capacity_{sweep}.pdf",
@@ -26,5 +27,27 @@ rule plot_capacity:
         **light_resources(),
     params:
         sweep=lambda wc: wc.sweep,
+        figure=lambda wc: SWEEP_BY_NAME[wc.sweep]["figure"],
+        families=FAMILIES,
     script:
         "../../scripts/plot_capacity.py"
+
+
+rule claims:
+    input:
+        capacity="results/tables/capacity.tsv",
+        rho="results/tables/rho.tsv",
+    output:
+        claims="results/claims.tsv",
+    log:
+        "logs/claims.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        **light_resources(),
+    params:
+        scale=config["scale"],
+        families=FAMILIES,
+    script:
+        "../../scripts/write_claims.py"
