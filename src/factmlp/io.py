@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -74,11 +75,18 @@ def write_tsv(df: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging.INFO) -> logging.Logger:
-    """Send the ``factmlp`` logger (and warnings) to ``logfile`` or stderr."""
+    """Send the ``factmlp`` logger, warnings and (with ``logfile``) stderr to ``logfile``.
+
+    Redirecting stderr puts a failing job's traceback into its Snakemake log, where
+    ``--show-failed-logs`` and the user look for it.
+    """
     logger = logging.getLogger("factmlp")
     logger.setLevel(level)
     logger.handlers.clear()
-    handler = logging.FileHandler(logfile, mode="w") if logfile else logging.StreamHandler()
+    if logfile:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        sys.stderr = open(logfile, "w", buffering=1)  # noqa: SIM115 (lives as long as the job)
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
     logging.captureWarnings(True)

@@ -50,9 +50,10 @@ class GatedMLP(nn.Module):
         d_out = d_in if d_out is None else d_out
         self.activation = activation
         self._act = activation_fn(activation)
-        self.gate = nn.Linear(d_in, hidden, dtype=dtype)
-        self.up = nn.Linear(d_in, hidden, dtype=dtype)
-        self.down = nn.Linear(hidden, d_out, dtype=dtype)
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's default init must not advance the global RNG
+            self.gate = nn.Linear(d_in, hidden, dtype=dtype)
+            self.up = nn.Linear(d_in, hidden, dtype=dtype)
+            self.down = nn.Linear(hidden, d_out, dtype=dtype)
 
     @property
     def hidden(self) -> int:

@@ -20,18 +20,25 @@ import seaborn as sns  # noqa: E402
 from .io import atomic_path  # noqa: E402
 from .tables import loglog_slope  # noqa: E402
 
-__all__ = ["METHOD_ORDER", "PALETTE", "capacity_figure", "rho_law_figure", "anisotropy_figure", "sweep_figure", "save_figure"]
+__all__ = ["METHOD_ORDER", "PALETTE", "capacity_figure", "rho_law_figure", "anisotropy_figure", "sweep_figure", "cost_ratio_figure", "save_figure"]
 
 # Dugan et al. colours: GD red, construction blue, NTK orange (variants in lighter shades).
-METHOD_ORDER = ["gd", "construction", "construction_whitened", "ntk", "ntk_whitened", "ntk_ustar"]
+METHOD_ORDER = ["gd", "gd_encdec", "construction", "construction_whitened", "ntk", "ntk_whitened", "ntk_ustar"]
 PALETTE = {
     "gd": "#d62728",
+    "gd_encdec": "#9467bd",
     "construction": "#1f77b4",
     "construction_whitened": "#6baed6",
     "ntk": "#ff7f0e",
     "ntk_whitened": "#fdae6b",
     "ntk_ustar": "#8c564b",
 }
+
+
+def _palette(methods) -> dict:
+    """PALETTE, with a seaborn colour for any method it does not name (a newly added method)."""
+    extra = [m for m in methods if m not in PALETTE]
+    return {**PALETTE, **dict(zip(extra, sns.color_palette("tab10", len(extra))))}
 
 
 def _methods(df: pd.DataFrame) -> list[str]:
@@ -49,9 +56,8 @@ def capacity_figure(df: pd.DataFrame, *, sweep: str) -> plt.Figure:
     for (m, fam), g in rows.groupby(["method", "family"]):
         labels[(m, fam)] = f"{m} / {fam} (slope {loglog_slope(g['n_facts'], g['param_count']):.2f})"
     rows["series"] = [labels[(m, f)] for m, f in zip(rows["method"], rows["family"])]
-    palette = {lab: PALETTE.get(m, None) for (m, _), lab in labels.items()}
-    if any(v is None for v in palette.values()):
-        palette = None
+    colours = _palette(methods)
+    palette = {lab: colours[m] for (m, _), lab in labels.items()}
     several_families = rows["family"].nunique() > 1
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(5.0, 3.6))
@@ -67,6 +73,32 @@ def capacity_figure(df: pd.DataFrame, *, sweep: str) -> plt.Figure:
     ax.set_xticks(sorted(rows["n_facts"].unique()))
     ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.legend(fontsize=7, title="method / family (log-log slope)", title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def cost_ratio_figure(cap: pd.DataFrame, *, sweep: str, reference: str = "gd") -> plt.Figure:
+    """Each method's min params divided by the reference method's (GD), against #facts
+    (Dugan Fig. 2c: closed form vs GD-trained encoder/decoder vs GD MLP). Medians over seeds."""
+    from .claims import median_over_seeds
+
+    med = median_over_seeds(cap, sweep)
+    wide = med.pivot_table(index=["family", "d", "n_facts"], columns="method", values="param_count")
+    if reference not in wide.columns:
+        raise ValueError(f"sweep {sweep!r} has no complete rows for the reference method {reference!r}")
+    ratios = (wide.div(wide[reference], axis=0).drop(columns=[reference]).reset_index()
+              .melt(id_vars=["family", "d", "n_facts"], var_name="method", value_name="ratio").dropna())
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, ax = plt.subplots(figsize=(5.0, 3.6))
+    sns.lineplot(data=ratios, x="n_facts", y="ratio", hue="method", hue_order=_methods(ratios),
+                 palette=_palette(_methods(ratios)), marker="o", ax=ax)
+    for m, g in ratios.groupby("method"):
+        ax.annotate(f"median {g['ratio'].median():.1f}x", (g["n_facts"].iloc[-1], g["ratio"].iloc[-1]),
+                    fontsize=6, xytext=(3, 0), textcoords="offset points", color=_palette([m])[m])
+    ax.set(xscale="log", yscale="log", xlabel="number of facts |K|",
+           ylabel=f"min params / min params of {reference}", title=f"cost relative to {reference} (sweep '{sweep}')")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -112,14 +144,15 @@ def rho_law_figure(cap: pd.DataFrame, rho: pd.DataFrame, *, sweep: str) -> plt.F
     pts = med.merge(r, on=["family", "d", "n_facts"])
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    colours = _palette(_methods(pts))
     for m in _methods(pts):
         g = pts[pts["method"] == m].sort_values("rho")
         fit = rho_law_fit(g)
         label = f"{m} (R$^2$ {fit['r2']:.2f})" if np.isfinite(fit["r2"]) else m
-        ax.scatter(g["rho"], g["param_count"], color=PALETTE.get(m), label=label, s=22, zorder=3)
+        ax.scatter(g["rho"], g["param_count"], color=colours[m], label=label, s=22, zorder=3)
         if np.isfinite(fit["slope"]):
             xs = np.linspace(g["rho"].min(), g["rho"].max(), 50)
-            ax.plot(xs, np.exp(fit["intercept"] + fit["slope"] * np.log(1 / xs**2)), color=PALETTE.get(m), lw=1)
+            ax.plot(xs, np.exp(fit["intercept"] + fit["slope"] * np.log(1 / xs**2)), color=colours[m], lw=1)
         for _, row in g.iterrows():
             ax.annotate(row["family"], (row["rho"], row["param_count"]), fontsize=5, alpha=0.7,
                         xytext=(2, 2), textcoords="offset points")
@@ -141,14 +174,15 @@ def anisotropy_figure(cap: pd.DataFrame, families: dict, *, sweep: str) -> plt.F
     ok = rows[rows["found"].astype(bool)]
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(5.0, 3.6))
+    colours = _palette(_methods(rows))
     sns.lineplot(data=ok.sort_values("beta"), x="beta", y="param_count", hue="method",
-                 hue_order=_methods(ok) if len(ok) else None, palette=PALETTE, marker="o",
+                 hue_order=_methods(ok) if len(ok) else None, palette=colours, marker="o",
                  errorbar=("pi", 100), ax=ax)
     failed = rows[~rows["found"].astype(bool)]
     if len(failed):
         top = ok["param_count"].max() * 2 if len(ok) else 1.0
         for m, g in failed.groupby("method"):
-            ax.scatter(g["beta"], [top] * len(g), marker="x", color=PALETTE.get(m), label=f"{m}: no width stores all")
+            ax.scatter(g["beta"], [top] * len(g), marker="x", color=colours[m], label=f"{m}: no width stores all")
     ax.set(yscale="log", xlabel="spike strength beta (anisotropy)", ylabel="min parameters to store all facts",
            title=f"sweep '{sweep}'")
     ax.legend(fontsize=7)

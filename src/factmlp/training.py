@@ -29,7 +29,10 @@ from .facts import FactSet
 from .methods import Method, register
 from .mlp import GatedMLP
 
-__all__ = ["GDSettings", "GD", "TrainingDivergedError", "train_gated_mlp", "resolve_device"]
+__all__ = [
+    "GDSettings", "GD", "GDEncDecSettings", "GDEncDec", "TrainingDivergedError",
+    "fit_full_batch", "train_gated_mlp", "train_encoder_decoder", "resolve_device",
+]
 
 log = logging.getLogger("factmlp.training")
 
@@ -67,56 +70,61 @@ def _init_linear_(lin: torch.nn.Linear, g: torch.Generator) -> None:
         lin.bias.copy_(torch.rand(lin.bias.shape, generator=g, dtype=torch.float64) * 2 * bound - bound)
 
 
-def train_gated_mlp(
-    facts: FactSet, width: int, *, settings: GDSettings = GDSettings(), seed: int
-) -> tuple[GatedMLP, dict]:
-    """Train a width-``width`` gated MLP on ``facts``; returns the float64 MLP and metrics.
+def fit_full_batch(model: torch.nn.Module, facts: FactSet, *, settings: GDSettings, label: str) -> dict:
+    """Train ``model`` (keys -> outputs in R^d) in place: full-batch Adam on the cross-entropy of
+    the logits model(K) V^T, cosine schedule, stop at 100% argmax accuracy or the epoch cap.
 
-    Metrics: ``epochs`` run, ``train_accuracy`` (float32 logits), ``final_loss``, ``seconds``.
+    The model must already be on the training device and dtype. Raises
+    :class:`TrainingDivergedError` on a non-finite loss. Returns ``epochs``, ``train_accuracy``,
+    ``final_loss`` and ``seconds``.
     """
     s = settings
-    if s.epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {s.epochs}")
-    dtype = {"float32": torch.float32, "float64": torch.float64}[s.dtype]
-    device = resolve_device(s.device)
-    g = torch.Generator(device="cpu")
-    g.manual_seed(int(seed))
-    mlp = GatedMLP(facts.d, width, activation=s.activation, dtype=torch.float64)
-    for lin in (mlp.gate, mlp.up, mlp.down):
-        _init_linear_(lin, g)
-    mlp = mlp.to(device=device, dtype=dtype)
-    keys = facts.keys.to(device=device, dtype=dtype)  # (N, d)
-    values = facts.values.to(device=device, dtype=dtype)  # (n_values, d)
-    target = facts.mapping.to(device)  # (N,)
-    opt = torch.optim.Adam(mlp.parameters(), lr=s.lr)
+    param = next(model.parameters())
+    keys = facts.keys.to(device=param.device, dtype=param.dtype)  # (N, d)
+    values = facts.values.to(device=param.device, dtype=param.dtype)  # (n_values, d)
+    target = facts.mapping.to(param.device)  # (N,)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=s.lr)
     t0 = time.perf_counter()
     acc, loss_val, epoch = 0.0, float("nan"), 0
     for epoch in range(1, s.epochs + 1):
         lr = s.lr_min + 0.5 * (s.lr - s.lr_min) * (1 + math.cos(math.pi * (epoch - 1) / s.epochs))
         for group in opt.param_groups:
             group["lr"] = lr
-        logits = mlp(keys) @ values.T  # (N, n_values)
+        logits = model(keys) @ values.T  # (N, n_values)
         loss = torch.nn.functional.cross_entropy(logits, target)
         loss_val = float(loss.detach())
         if not math.isfinite(loss_val):
-            raise TrainingDivergedError(
-                f"GD diverged at epoch {epoch} (loss={loss_val}, width={width}, lr={s.lr})"
-            )
+            raise TrainingDivergedError(f"{label} diverged at epoch {epoch} (loss={loss_val}, lr={s.lr})")
         acc = float((logits.argmax(dim=1) == target).to(torch.float64).mean())
         if s.log_every and epoch % s.log_every == 0:
-            log.info("gd width=%d epoch=%d loss=%.3e acc=%.4f lr=%.2e", width, epoch, loss_val, acc, lr)
+            log.info("%s epoch=%d loss=%.3e acc=%.4f lr=%.2e", label, epoch, loss_val, acc, lr)
         if acc == 1.0:
             break
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    mlp = mlp.to(device="cpu", dtype=torch.float64).requires_grad_(False)
-    return mlp, {
-        "epochs": epoch,
-        "train_accuracy": acc,
-        "final_loss": loss_val,
-        "seconds": time.perf_counter() - t0,
-    }
+    return {"epochs": epoch, "train_accuracy": acc, "final_loss": loss_val, "seconds": time.perf_counter() - t0}
+
+
+def _check(settings: GDSettings) -> tuple[torch.dtype, torch.device]:
+    if settings.epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {settings.epochs}")
+    return {"float32": torch.float32, "float64": torch.float64}[settings.dtype], resolve_device(settings.device)
+
+
+def train_gated_mlp(
+    facts: FactSet, width: int, *, settings: GDSettings = GDSettings(), seed: int
+) -> tuple[GatedMLP, dict]:
+    """Train a width-``width`` gated MLP on ``facts``; returns the float64 MLP and metrics."""
+    dtype, device = _check(settings)
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int(seed))
+    mlp = GatedMLP(facts.d, width, activation=settings.activation, dtype=torch.float64)
+    for lin in (mlp.gate, mlp.up, mlp.down):
+        _init_linear_(lin, g)
+    mlp = mlp.to(device=device, dtype=dtype)
+    metrics = fit_full_batch(mlp, facts, settings=settings, label=f"gd width={width}")
+    return mlp.to(device="cpu", dtype=torch.float64).requires_grad_(False), metrics
 
 
 @register
@@ -128,3 +136,71 @@ class GD(Method):
 
     def build(self, facts: FactSet, width: int, *, seed: int) -> tuple[GatedMLP, dict]:
         return train_gated_mlp(facts, width, settings=self.settings, seed=seed)
+
+
+class _EncoderDecoder(torch.nn.Module):
+    """x -> P^T E [(U x + b) * act(G x + c)] + P^T e: a gated encoder into R^{m'} and a linear decoder
+    P^T (d x m'), fixed at its JL initialisation unless ``train_decoder``."""
+
+    def __init__(self, d: int, width: int, decoder: torch.Tensor, *, activation: str, train_decoder: bool):
+        super().__init__()
+        self.encoder = GatedMLP(d, width, decoder.shape[1], activation=activation, dtype=torch.float64)
+        self.decoder = torch.nn.Parameter(decoder.clone(), requires_grad=train_decoder)  # (d, m')
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x) @ self.decoder.T
+
+    def folded(self) -> GatedMLP:
+        """The same map as one gated MLP of width h: down = P^T E, bias P^T e (float64)."""
+        e = self.encoder.to(torch.float64)
+        dec = self.decoder.detach().to(torch.float64)
+        return GatedMLP.from_weights(gate_w=e.gate.weight, gate_b=e.gate.bias, up_w=e.up.weight, up_b=e.up.bias,
+                                     down_w=dec @ e.down.weight, down_b=dec @ e.down.bias, activation=e.activation)
+
+
+@dataclass(frozen=True)
+class GDEncDecSettings(GDSettings):
+    """GD settings plus the encoder-decoder structure: code dimension m' (0 = ceil(d/2)), JL
+    projection of the decoder, and whether the decoder trains too."""
+
+    code_dim: int = 0
+    projection: str = "orthogonal"
+    train_decoder: bool = False
+
+
+def train_encoder_decoder(
+    facts: FactSet, width: int, *, settings: GDEncDecSettings = GDEncDecSettings(), seed: int
+) -> tuple[GatedMLP, dict]:
+    """GD-trained encoder (gated MLP d -> width -> m') behind a JL decoder P^T (Dugan et al. Fig. 2c).
+
+    The encoder is trained end to end through the decoder with the same loss and schedule as the
+    GD baseline (:func:`fit_full_batch`); the result is folded into one gated MLP of width
+    ``width`` (down = P^T E), so its parameter count is comparable with every other method.
+    Choice (not in the paper's captions): cross-entropy through a fixed decoder rather than MSE
+    to the closed-form codes, so the encoder only needs the argmax, not the exact code.
+    """
+    from .constructions.encoder_decoder import jl_projection
+
+    dtype, device = _check(settings)
+    m = settings.code_dim or math.ceil(facts.d / 2)
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int(seed))
+    proj = jl_projection(min(m, facts.d), facts.d, kind=settings.projection, generator=g)  # (m', d)
+    model = _EncoderDecoder(facts.d, width, proj.T, activation=settings.activation,
+                            train_decoder=settings.train_decoder)
+    for lin in (model.encoder.gate, model.encoder.up, model.encoder.down):
+        _init_linear_(lin, g)
+    model = model.to(device=device, dtype=dtype)
+    metrics = fit_full_batch(model, facts, settings=settings, label=f"gd_encdec width={width} m'={m}")
+    return model.to(device="cpu", dtype=torch.float64).folded(), {**metrics, "code_dim": m}
+
+
+@register
+class GDEncDec(Method):
+    """GD-trained encoder with a JL decoder, folded into one gated MLP; see train_encoder_decoder."""
+
+    name = "gd_encdec"
+    Settings = GDEncDecSettings
+
+    def build(self, facts: FactSet, width: int, *, seed: int) -> tuple[GatedMLP, dict]:
+        return train_encoder_decoder(facts, width, settings=self.settings, seed=seed)

@@ -64,18 +64,24 @@ def light_resources():
 
 
 def final_outputs():
-    return [
+    tables = [
         "results/tables/capacity.tsv",
         "results/tables/capacity_probes.tsv",
         "results/tables/rho.tsv",
         "results/claims.tsv",
-    ] + [f"results/figures/capacity_{s['name']}.{ext}" for s in SWEEPS for ext in ("pdf", "png")]
+    ]
+    figures = [
+        f"results/figures/capacity_{s['name']}.{ext}" for s in SWEEPS for ext in ("pdf", "png")
+    ]
+    if "scaling" in SWEEP_BY_NAME:
+        figures += ["results/figures/cost_ratios.pdf", "results/figures/cost_ratios.png"]
+    return tables + figures
 
 
 def method_settings(method):
-    """Settings of ``method`` from the config; GD also gets the configured device."""
+    """Settings of ``method`` from the config; GD methods also get the configured device."""
     settings = dict(config["methods"].get(method, {}))
-    if method == "gd":
+    if method in ("gd", "gd_encdec"):
         settings["device"] = config["device"]
     return settings
 

@@ -51,3 +51,32 @@ rule claims:
         families=FAMILIES,
     script:
         "../../scripts/write_claims.py"
+
+
+rule plot_cost_ratios:
+    input:
+        capacity="results/tables/capacity.tsv",
+    output:
+        pdf=report(
+            "results/figures/cost_ratios.pdf",
+            caption="../report/cost_ratios.rst",
+            category="Capacity",
+            labels={"figure": "cost ratios", "format": "pdf"},
+        ),
+        png=report(
+            "results/figures/cost_ratios.png",
+            caption="../report/cost_ratios.rst",
+            category="Capacity",
+            labels={"figure": "cost ratios", "format": "png"},
+        ),
+    log:
+        "logs/figures/cost_ratios.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        **light_resources(),
+    params:
+        sweep="scaling",
+    script:
+        "../../scripts/plot_cost_ratios.py"
