@@ -138,3 +138,15 @@ def tiny_config(tmp_path) -> Path:
     dest = tmp_path / "config_tiny.yaml"
     shutil.copyfile(TINY_CONFIG, dest)
     return dest
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Run a module's torch code on one thread (restored afterwards): numerical tests are small,
+    and on 2 busy cores extra threads only contend."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -35,12 +35,7 @@ from factmlp.methods import METHODS, get_method, method_names
 from factmlp.mlp import GatedMLP
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("single_thread")  # torch on 1 thread (conftest)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -21,14 +21,7 @@ from factmlp.embeddings import make_embeddings
 ATOL = 1e-6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """The solver runs thousands of tiny batched ops; one intra-op thread keeps them fast and
-    immune to CPU oversubscription (other jobs on the machine)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("single_thread")  # torch on 1 thread (conftest)
 
 
 def _directions(v: np.ndarray, i: int) -> np.ndarray:

@@ -21,12 +21,7 @@ from factmlp.training import GD, GDSettings
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("single_thread")  # torch on 1 thread (conftest)
 
 
 def _orthonormal_rows(n: int, d: int, seed: int) -> torch.Tensor:

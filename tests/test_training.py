@@ -14,12 +14,7 @@ from factmlp.training import GDSettings, TrainingDivergedError, resolve_device, 
 SMALL = GDSettings(epochs=3000, lr=1e-2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("single_thread")  # torch on 1 thread (conftest)
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,7 @@ from factmlp.mlp import GatedMLP
 from factmlp.whitening import fold_whitening, whiten_values, whitening_transform
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("single_thread")  # torch on 1 thread (conftest)
 
 
 def _cov(v: np.ndarray) -> np.ndarray:
@@ -114,20 +109,13 @@ SINGULAR_OK = [
     pytest.param(lambda: make_embeddings("spherical", 9, 16, seed=0), id="spherical-n9-d16"),
     pytest.param(lambda: torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64), id="e1-e2"),
 ]
-SINGULAR_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG whitening_transform: the singularity test `evals.min() <= 0` misses zero eigenvalues "
-    "that eigh returns as tiny positive rounding noise (~1e-18), so a singular covariance with "
-    "ridge=0 returns a W with entries ~1e8 instead of raising",
-)
 SINGULAR_MISSED = [
-    pytest.param(lambda: torch.tensor([[0.1, 0.2], [0.3, 0.7]], dtype=torch.float64), id="n2-d2", marks=SINGULAR_BUG),
+    pytest.param(lambda: torch.tensor([[0.1, 0.2], [0.3, 0.7]], dtype=torch.float64), id="n2-d2"),
     pytest.param(
         lambda: torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [0.0, 1.0, 7.0]], dtype=torch.float64),
         id="n3-d3",
-        marks=SINGULAR_BUG,
     ),
-    pytest.param(lambda: make_embeddings("spherical", 2, 2, seed=0), id="spherical-n2-d2", marks=SINGULAR_BUG),
+    pytest.param(lambda: make_embeddings("spherical", 2, 2, seed=0), id="spherical-n2-d2"),
 ]
 
 

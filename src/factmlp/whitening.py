@@ -37,7 +37,9 @@ def whitening_transform(values: torch.Tensor, *, ridge: float = 1e-6) -> tuple[t
     d = sigma.shape[0]
     sigma = sigma + ridge * (sigma.trace() / d) * torch.eye(d, dtype=torch.float64)
     evals, evecs = torch.linalg.eigh(sigma)
-    if float(evals.min()) <= 0:
+    # eigh returns the zero eigenvalues of a singular covariance as rounding noise (+-1e-18), so
+    # singularity is judged relative to the largest eigenvalue
+    if float(evals.min()) <= 1e-12 * d * float(evals.max().clamp_min(1e-300)):
         raise ValueError(
             f"value covariance is singular (|V|={v.shape[0]}, d={d}); whitening needs ridge > 0"
         )

@@ -141,6 +141,7 @@ def fit_piecewise_encoder(
     ridge: float = 1e-10,
     refine_steps: int = 2,
     check_keys: int = 4096,
+    max_fit_error: float = 1e-6,
 ) -> PiecewiseEncoder:
     """Closed-form encoder with e(k_i) = codes[i] for every key (see the module docstring).
 
@@ -154,6 +155,8 @@ def fit_piecewise_encoder(
         the iterative refinement then removes its bias.
     refine_steps : iterative-refinement steps against the exact (ridge-free) system.
     check_keys : keys on which the built network is checked; ``fit_error`` is the max error there.
+    max_fit_error : relative error on the checked keys above which the fit is rejected with a
+        ValueError (square buckets, b = d, can be this ill-conditioned when |K| >> d).
     """
     keys = keys.to(torch.float64)
     codes = codes.to(torch.float64)
@@ -210,4 +213,9 @@ def fit_piecewise_encoder(
     # (evaluating all N keys costs O(N h d), the price of a full forward pass)
     probe = order[torch.linspace(0, n - 1, min(n, check_keys)).round().long()]
     err = float((enc(keys[probe]) - codes[probe]).abs().max())
+    if err > max_fit_error * (1.0 + float(codes.abs().max())):
+        raise ValueError(
+            f"closed-form encoder is not exact (max code error {err:.2e} with bucket_size={bucket_size}, d={d}): "
+            f"the key systems are ill-conditioned; use a smaller bucket_size (d - 4 is the default)"
+        )
     return PiecewiseEncoder(gate_w=gate_w, gate_b=enc.gate_b, up_w=up_w, coord=coord, code_dim=m, fit_error=err)
