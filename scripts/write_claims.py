@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from factmlp.claims import capacity_claims
+from factmlp.claims import capacity_claims, scaling_slopes
 from factmlp.io import setup_logging, write_tsv
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -11,5 +11,6 @@ cap = pd.read_csv(inp.capacity, sep="\t")
 rho = pd.read_csv(inp.rho, sep="\t")
 claims = capacity_claims(cap, rho, dict(p.families), scale=p.scale)
 write_tsv(claims, snakemake.output.claims)  # noqa: F821
+write_tsv(scaling_slopes(cap, list(p.scaling_sweeps)), snakemake.output.slopes)  # noqa: F821
 for row in claims.itertuples():
     log.info("%s pass=%s: %s", row.claim, row._7, row.measured_value)

@@ -36,6 +36,7 @@ class Probe:
     seconds: float
     status: str  # "ok" or "diverged"
     hidden: int | None = None  # hidden width of the built MLP (= width unless size_name != "width")
+    variant: str = ""  # which variant of the method was searched ("" when it has one)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class CapacityResult:
     probes: tuple[Probe, ...]
     size_name: str = "width"  # what ``min_width`` counts: "width", or e.g. "code_dim"
     hidden: int | None = None  # hidden width of the smallest storing MLP
+    variant: str | None = None  # the variant that gave it
 
     def summary(self) -> dict:
         row = asdict(self)
@@ -99,17 +101,48 @@ def measure_capacity(
     width_max: int = 65536,
     rel_tol: float = 0.05,
 ) -> CapacityResult:
-    """Smallest size at which ``method`` stores ``facts`` (every fact), with all probes.
+    """Smallest MLP with which ``method`` stores ``facts`` (every fact), with all probes.
 
     The searched size is the hidden width, unless the method declares another ``size_name``
     (the encoder-decoder construction searches its code dimension m' and caps it with
-    ``max_size(facts)``); ``hidden`` and ``param_count`` always describe the built MLP.
+    ``max_size(facts)``); ``hidden`` and ``param_count`` always describe the built MLP. A method
+    with several ``variants()`` (e.g. the construction over several bucket sizes, which sets the
+    hidden width per code dimension) is searched once per variant and the variant with the fewest
+    parameters is reported; every probe carries its variant label.
     """
     t0 = time.perf_counter()
     size_name = getattr(method, "size_name", "width")
-    if hasattr(method, "max_size"):
-        width_max = min(width_max, method.max_size(facts))
-        width_min = min(width_min, width_max)
+    variants = method.variants(facts) if hasattr(method, "variants") else [("", method)]
+    probes: list[Probe] = []
+    best: Probe | None = None
+    for label, variant in variants:
+        lo, hi = width_min, width_max
+        if hasattr(variant, "max_size"):
+            hi = min(hi, variant.max_size(facts))
+            lo = min(lo, hi)
+        width, found = search_min_width(_prober(facts, variant, seed, size_name, label), width_min=lo,
+                                        width_max=hi, rel_tol=rel_tol)
+        probes += found
+        cand = next((p for p in found if p.width == width), None)
+        if cand is not None and (best is None or cand.param_count < best.param_count):
+            best = cand
+    return CapacityResult(
+        found=best is not None,
+        min_width=best.width if best else None,
+        param_count=best.param_count if best else None,
+        accuracy=best.accuracy if best else None,
+        min_margin=best.min_margin if best else None,
+        n_probes=len(probes),
+        seconds=time.perf_counter() - t0,
+        probes=tuple(probes),
+        size_name=size_name,
+        hidden=best.hidden if best else None,
+        variant=best.variant if best else None,
+    )
+
+
+def _prober(facts: FactSet, method: Method, seed: int, size_name: str, label: str):
+    """probe(size) -> Probe: build with ``method`` at that size and check storage in float64."""
 
     def probe(width: int) -> Probe:
         t = time.perf_counter()
@@ -120,25 +153,13 @@ def measure_capacity(
             from .mlp import GatedMLP
 
             return Probe(width, GatedMLP(facts.d, width).param_count(), False, 0.0, float("nan"),
-                         time.perf_counter() - t, "diverged", width)
+                         time.perf_counter() - t, "diverged", width, label)
         rep = evaluate_mlp(mlp, facts)
         p = Probe(width, mlp.param_count(), rep["accuracy"] == 1.0, rep["accuracy"], rep["min_margin"],
-                  time.perf_counter() - t, "ok", mlp.hidden)
-        log.info("%s %s=%d hidden=%d params=%d acc=%.4f margin=%.3e success=%s (%.2fs)", method.name, size_name,
-                 width, p.hidden, p.param_count, p.accuracy, p.min_margin, p.success, p.seconds)
+                  time.perf_counter() - t, "ok", mlp.hidden, label)
+        log.info("%s%s %s=%d hidden=%d params=%d acc=%.4f margin=%.3e success=%s (%.2fs)", method.name,
+                 f" [{label}]" if label else "", size_name, width, p.hidden, p.param_count, p.accuracy,
+                 p.min_margin, p.success, p.seconds)
         return p
 
-    width, probes = search_min_width(probe, width_min=width_min, width_max=width_max, rel_tol=rel_tol)
-    best = next((p for p in probes if p.width == width), None)
-    return CapacityResult(
-        found=width is not None,
-        min_width=width,
-        param_count=best.param_count if best else None,
-        accuracy=best.accuracy if best else None,
-        min_margin=best.min_margin if best else None,
-        n_probes=len(probes),
-        seconds=time.perf_counter() - t0,
-        probes=tuple(probes),
-        size_name=size_name,
-        hidden=best.hidden if best else None,
-    )
+    return probe

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .tables import loglog_slope
 
-__all__ = ["CLAIM_COLUMNS", "capacity_claims", "median_over_seeds", "rho_law_fit"]
+__all__ = ["CLAIM_COLUMNS", "capacity_claims", "median_over_seeds", "rho_law_fit", "scaling_slopes"]
 
 CLAIM_COLUMNS = ["claim", "statement", "source", "paper_value", "measured_value", "scale", "pass", "evidence"]
 
@@ -43,6 +43,18 @@ def rho_law_fit(points: pd.DataFrame) -> dict:
     resid = y - (slope * x + intercept)
     r2 = 1.0 - float(resid @ resid) / float(((y - y.mean()) ** 2).sum())
     return {"slope": float(slope), "intercept": float(intercept), "r2": r2, "n": len(x)}
+
+
+def scaling_slopes(cap: pd.DataFrame, sweeps: list[str]) -> pd.DataFrame:
+    """Fitted log-log slope of min params (median over seeds) vs #facts per (sweep, method, family)."""
+    rows = []
+    for sweep in sweeps:
+        med = median_over_seeds(cap, sweep)
+        for (method, family), g in med.groupby(["method", "family"]):
+            rows.append({"sweep": sweep, "method": method, "family": family, "n_points": len(g),
+                         "n_facts_min": int(g["n_facts"].min()), "n_facts_max": int(g["n_facts"].max()),
+                         "slope": loglog_slope(g["n_facts"], g["param_count"])})
+    return pd.DataFrame(rows, columns=["sweep", "method", "family", "n_points", "n_facts_min", "n_facts_max", "slope"])
 
 
 def _row(claim, statement, source, paper, measured, scale, passed, evidence) -> dict:

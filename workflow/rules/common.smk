@@ -69,6 +69,7 @@ def final_outputs():
         "results/tables/capacity_probes.tsv",
         "results/tables/rho.tsv",
         "results/claims.tsv",
+        "results/tables/slopes.tsv",
     ]
     figures = [
         f"results/figures/capacity_{s['name']}.{ext}" for s in SWEEPS for ext in ("pdf", "png")

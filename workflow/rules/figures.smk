@@ -39,6 +39,7 @@ rule claims:
         rho="results/tables/rho.tsv",
     output:
         claims="results/claims.tsv",
+        slopes="results/tables/slopes.tsv",
     log:
         "logs/claims.log",
     conda:
@@ -49,6 +50,7 @@ rule claims:
     params:
         scale=config["scale"],
         families=FAMILIES,
+        scaling_sweeps=[s["name"] for s in SWEEPS if s["figure"] == "scaling"],
     script:
         "../../scripts/write_claims.py"
 

@@ -66,11 +66,14 @@ def target_separators(facts: FactSet, values: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class ConstructionSettings:
-    """projection: "orthogonal" | "gaussian"; bucket_size: b (0 = d - 4); whiten and its ridge;
+    """projection: "orthogonal" | "gaussian"; bucket_size: b (0 = d - 4); bucket_sizes: several b
+    for the capacity search, which keeps the cheapest (b sets the hidden width per code dimension,
+    h = (ceil(|K|/b) + 2) m', so this searches width and m' together); whiten and its ridge;
     ridge: relative Tikhonov term of the encoder's key system (removed by refinement)."""
 
     projection: str = "orthogonal"
     bucket_size: int = 0
+    bucket_sizes: tuple[int, ...] = ()  # if set, the capacity search tries each (0 = d - 4)
     whiten: bool = False
     whiten_ridge: float = 1e-6
     ridge: float = 1e-10
@@ -109,6 +112,13 @@ class Construction(Method):
 
     def max_size(self, facts: FactSet) -> int:
         return facts.d
+
+    def variants(self, facts: FactSet) -> list[tuple[str, "Construction"]]:
+        """One variant per entry of ``bucket_sizes`` that fits this fact set (b <= d), or just this one."""
+        sizes = [int(b) for b in self.settings.bucket_sizes if int(b) <= facts.d]
+        if not sizes:
+            return [("", self)]
+        return [(f"b={b or 'd-4'}", type(self)(self.settings, bucket_size=b, bucket_sizes=())) for b in sizes]
 
     def build(self, facts: FactSet, width: int, *, seed: int) -> tuple[GatedMLP, dict]:
         return build_encoder_decoder(facts, width, seed=seed, settings=self.settings)
