@@ -63,11 +63,13 @@ class GDSettings:
     log_every: int = 1000  # epochs between progress lines
 
 
-def _init_linear_(lin: torch.nn.Linear, g: torch.Generator) -> None:
-    bound = 1.0 / math.sqrt(lin.in_features)
+def _init_gated_(mlp: GatedMLP, g: torch.Generator) -> None:
+    """PyTorch's default Linear init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from ``g``."""
     with torch.no_grad():
-        lin.weight.copy_(torch.rand(lin.weight.shape, generator=g, dtype=torch.float64) * 2 * bound - bound)
-        lin.bias.copy_(torch.rand(lin.bias.shape, generator=g, dtype=torch.float64) * 2 * bound - bound)
+        for lin in (mlp.gate, mlp.up, mlp.down):
+            bound = 1.0 / math.sqrt(lin.in_features)
+            lin.weight.copy_(torch.rand(lin.weight.shape, generator=g, dtype=torch.float64) * 2 * bound - bound)
+            lin.bias.copy_(torch.rand(lin.bias.shape, generator=g, dtype=torch.float64) * 2 * bound - bound)
 
 
 def fit_full_batch(model: torch.nn.Module, facts: FactSet, *, settings: GDSettings, label: str) -> dict:
@@ -120,8 +122,7 @@ def train_gated_mlp(
     g = torch.Generator(device="cpu")
     g.manual_seed(int(seed))
     mlp = GatedMLP(facts.d, width, activation=settings.activation, dtype=torch.float64)
-    for lin in (mlp.gate, mlp.up, mlp.down):
-        _init_linear_(lin, g)
+    _init_gated_(mlp, g)
     mlp = mlp.to(device=device, dtype=dtype)
     metrics = fit_full_batch(mlp, facts, settings=settings, label=f"gd width={width}")
     return mlp.to(device="cpu", dtype=torch.float64).requires_grad_(False), metrics
@@ -188,8 +189,7 @@ def train_encoder_decoder(
     proj = jl_projection(min(m, facts.d), facts.d, kind=settings.projection, generator=g)  # (m', d)
     model = _EncoderDecoder(facts.d, width, proj.T, activation=settings.activation,
                             train_decoder=settings.train_decoder)
-    for lin in (model.encoder.gate, model.encoder.up, model.encoder.down):
-        _init_linear_(lin, g)
+    _init_gated_(model.encoder, g)
     model = model.to(device=device, dtype=dtype)
     metrics = fit_full_batch(model, facts, settings=settings, label=f"gd_encdec width={width} m'={m}")
     return model.to(device="cpu", dtype=torch.float64).folded(), {**metrics, "code_dim": m}
