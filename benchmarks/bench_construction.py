@@ -6,9 +6,12 @@ Rows (one table):
 - ``build``: |K| = 1e5 keys, |V| = 4096 values, d = 256, random map, code dim m' = 64: wall time of
   the separators u* (decodability of V) and of the encoder + decoder given u*; storage accuracy on
   a 2,000-key sample (a full forward pass costs O(|K| h d)).
-- ``vs_gd``: one fact set on which GD can reach 100% here; the construction at m' = d (exact by the
-  definition of rho) against GD trained to 100% accuracy at the width given by --gd-width.
-  ``speedup`` = GD seconds / construction seconds, measured in this one run.
+- ``vs_gd``: one fact set; the construction at m' = d (exact by the definition of rho, separators
+  included) against GD trained to 100% accuracy at its own capacity, the smallest width that
+  stores the set (found by the capacity search; the paper's GD baseline is reported there).
+  ``speedup`` = GD seconds at that width / construction seconds, measured in this one run. A wider
+  GD MLP trains much faster (e.g. 2048 facts at d=64: width 64 in 210 epochs, 3.5 s), so the
+  ratio only means something at GD's capacity.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from factmlp.decodability import cached_decodability
 from factmlp.embeddings import make_key_value_tables
 from factmlp.facts import FactSet, evaluate_mlp, make_mapping, storage_report
 from factmlp.io import write_tsv
-from factmlp.training import GDSettings, train_gated_mlp
+from factmlp.capacity import measure_capacity
+from factmlp.training import GD, GDSettings
 
 
 def fact_set(n_keys: int, n_values: int, d: int, *, tied: bool) -> FactSet:
@@ -51,26 +55,28 @@ def bench_build(n_keys: int, n_values: int, d: int, code_dim: int) -> dict:
             "construction_s": round(t_build, 2), "total_s": round(t_sep + t_build, 2), "accuracy_sample": acc}
 
 
-def bench_vs_gd(n: int, d: int, gd_width: int, epochs: int) -> dict:
+def bench_vs_gd(n: int, d: int, epochs: int) -> dict:
+    """GD at its own capacity: the smallest width that stores the set (the paper's GD baseline),
+    trained to 100%, against the closed form at m' = d (exact by the definition of rho)."""
     facts = fact_set(n, n, d, tied=True)
     (mlp_c, _), t_c = timed(lambda: (cached_decodability(facts.values), build_encoder_decoder(facts, d, seed=0))[1])
-    (mlp_g, met), t_g = timed(lambda: train_gated_mlp(facts, gd_width, seed=0,
-                                                       settings=GDSettings(epochs=epochs, lr=1e-2, lr_min=1e-5)))
+    gd = GD(GDSettings(epochs=epochs, lr=1e-2, lr_min=1e-5, log_every=0))
+    res, t_search = timed(lambda: measure_capacity(facts, gd, seed=0, rel_tol=0.0))
+    at_min = next(p for p in res.probes if p.width == res.min_width) if res.found else None
     return {"case": "vs_gd", "n_keys": n, "n_values": n, "d": d, "code_dim": d, "hidden": mlp_c.hidden,
             "params": mlp_c.param_count(), "construction_s": round(t_c, 2),
-            "accuracy_sample": evaluate_mlp(mlp_c, facts)["accuracy"], "gd_width": gd_width,
-            "gd_epochs": met["epochs"], "gd_s": round(t_g, 2), "gd_accuracy": evaluate_mlp(mlp_g, facts)["accuracy"],
-            "speedup": round(t_g / t_c, 1)}
+            "accuracy_sample": evaluate_mlp(mlp_c, facts)["accuracy"], "gd_width": res.min_width,
+            "gd_params": res.param_count, "gd_s": round(at_min.seconds, 2) if at_min else None,
+            "gd_search_s": round(t_search, 1), "speedup": round(at_min.seconds / t_c, 1) if at_min else None}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n-keys", type=int, default=100_000)
-    ap.add_argument("--gd-n", type=int, default=2048)
+    ap.add_argument("--gd-n", type=int, default=1024)
     ap.add_argument("--gd-d", type=int, default=64)
-    ap.add_argument("--gd-width", type=int, default=64)
-    ap.add_argument("--gd-epochs", type=int, default=20000)
+    ap.add_argument("--gd-epochs", type=int, default=3000)
     ap.add_argument("--skip-build", action="store_true", help="only the comparison with GD")
     ap.add_argument("--out", default="benchmarks/results/construction.tsv")
     args = ap.parse_args()
@@ -78,7 +84,7 @@ def main() -> None:
     rows = [] if args.skip_build else [bench_build(args.n_keys, 4096, 256, 64)]
     if rows:
         print(rows[-1], flush=True)
-    rows.append(bench_vs_gd(args.gd_n, args.gd_d, args.gd_width, args.gd_epochs))
+    rows.append(bench_vs_gd(args.gd_n, args.gd_d, args.gd_epochs))
     print(rows[-1], flush=True)
     write_tsv(pd.DataFrame(rows), args.out)
 
