@@ -11,6 +11,7 @@ values to functions.
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -46,16 +47,10 @@ def _validator(schema: dict):
         if isinstance(instance, dict):
             for prop, sub in properties.items():
                 if isinstance(sub, dict) and "default" in sub:
-                    instance.setdefault(prop, _copy(sub["default"]))
+                    instance.setdefault(prop, copy.deepcopy(sub["default"]))
         yield from validate_properties(validator, properties, instance, subschema)
 
     return validators.extend(base, {"properties": set_defaults})(schema)
-
-
-def _copy(value):
-    import copy
-
-    return copy.deepcopy(value)
 
 
 def validate_config(config: dict, schema_path: str | os.PathLike, *, methods: list[str] | None = None) -> dict:
