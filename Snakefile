@@ -18,6 +18,7 @@ wildcard_constraints:
 include: "workflow/rules/embeddings.smk"
 include: "workflow/rules/decodability.smk"
 include: "workflow/rules/capacity.smk"
+include: "workflow/rules/usability.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 

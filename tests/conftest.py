@@ -110,7 +110,8 @@ def write_yaml(data: dict, path) -> Path:
 def expected_jobs(config: dict) -> dict:
     """Capacity jobs and fact sets a (validated or raw) config asks for, as the workflow defines them.
 
-    Returns ``{"capacity": [(sweep, method, family, d, n, seed), ...], "fact_sets": {(family, d, n, seed)}}``.
+    Returns ``{"capacity": [(sweep, method, family, d, n, seed), ...], "usability": [same],
+    "fact_sets": {(family, d, n, seed)}}`` (a usability job needs the capacity of its method too).
     """
     capacity = []
     for sweep in config["capacity"]["sweeps"]:
@@ -118,11 +119,17 @@ def expected_jobs(config: dict) -> dict:
             sweep["methods"], sweep["families"], sweep["points"], sweep.get("seeds", [0])
         ):
             capacity.append((sweep["name"], method, family, point["d"], point["n_facts"], seed))
-    sets = {(fam, d, n, s) for _, _, fam, d, n, s in capacity}
+    usability = []
+    for sweep in config.get("usability", {}).get("sweeps", []):
+        for method, family, point, seed in itertools.product(
+            sweep["methods"], sweep["families"], sweep["points"], sweep.get("seeds", [0])
+        ):
+            usability.append((sweep["name"], method, family, point["d"], point["n_facts"], seed))
+    sets = {(fam, d, n, s) for _, _, fam, d, n, s in capacity + usability}
     dec = config.get("decodability", {})
     for fam, point, seed in itertools.product(dec.get("families", []), dec.get("points", []), dec.get("seeds", [0])):
         sets.add((fam, point["d"], point["n_facts"], seed))
-    return {"capacity": capacity, "fact_sets": sets}
+    return {"capacity": capacity, "usability": usability, "fact_sets": sets}
 
 
 def copy_config_dir(workdir) -> Path:

@@ -154,6 +154,19 @@ BAD_CONFIGS = [
     ("rel_tol-above-one", _set(["capacity", "rel_tol"], 2), "capacity.rel_tol", None),
     ("no-sweeps", _set(["capacity", "sweeps"], []), "capacity.sweeps", None),
     ("no-families", _set(["embeddings", "families"], {}), "embeddings.families", None),
+    # usability stage
+    ("usability-gap-order", _set(["usability", "task", "gap_min"], 30), "usability.task.gap_min", "gap_max"),
+    ("usability-unknown-schedule", _set(["usability", "schedules"], ["train_forever"]), "usability.schedules[0]", None),
+    ("usability-multiplier-zero", _set(["usability", "size_multipliers"], [0, 1]), "usability.size_multipliers[0]", None),
+    ("usability-usable_at-above-one", _set(["usability", "usable_at"], 1.5), "usability.usable_at", None),
+    ("usability-unknown-method", _set(["usability", "sweeps", 0, "methods"], ["gd", "rome"]),
+     "usability.sweeps[0].methods[1]", "rome"),
+    ("usability-undefined-family", _set(["usability", "sweeps", 0, "families"], ["nope"]),
+     "usability.sweeps[0].families[0]", "nope"),
+    ("usability-unknown-figure", _set(["usability", "sweeps", 0, "figure"], "heatmap"), "usability.sweeps[0].figure", None),
+    ("usability-train-unknown-key", _set(["usability", "train", "momentum"], 0.9), "usability.train.momentum", "unknown key"),
+    ("usability-duplicate-sweep", lambda cfg: cfg["usability"]["sweeps"].append(copy.deepcopy(cfg["usability"]["sweeps"][0])),
+     f"usability.sweeps[{len(load_yaml(DEFAULT_CONFIG)['usability']['sweeps'])}].name", "used twice"),
 ]
 
 BY_ID = {case[0]: case for case in BAD_CONFIGS}

@@ -220,3 +220,18 @@ def test_gd_schema_defaults_match_settings_dataclass():
     fields = {f.name: f.default for f in dataclasses.fields(GDSettings)}
     for key, spec in props.items():
         assert spec["default"] == fields[key], key
+
+
+def test_schema_attention_defaults_match_attention_settings():
+    """The schema's usability.train and usability.task defaults are AttentionSettings' and RecallTask's."""
+    import dataclasses
+
+    from factmlp.transformer import AttentionSettings, RecallTask
+
+    path = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
+    schema = yaml.safe_load(open(path))["properties"]["usability"]["properties"]
+    for section, cls in (("train", AttentionSettings), ("task", RecallTask)):
+        props = schema[section]["properties"]
+        fields = {f.name: f.default for f in dataclasses.fields(cls)}
+        for key, spec in props.items():
+            assert spec.get("default") == fields[key], (section, key)

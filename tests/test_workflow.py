@@ -28,8 +28,12 @@ from conftest import (
 def _expected_stats(config: dict) -> dict[str, int]:
     jobs = expected_jobs(config)
     # a (method, fact set) pair listed by two sweeps is one job
-    n_sets, n_cap = len(jobs["fact_sets"]), len({job[1:] for job in jobs["capacity"]})
+    n_sets = len(jobs["fact_sets"])
+    n_cap = len({job[1:] for job in jobs["capacity"] + jobs["usability"]})
+    n_usab = len({job[1:] for job in jobs["usability"]})
+    usab = {"measure_usability": n_usab, "aggregate_usability": 1, "plot_usability": 1} if n_usab else {}
     return {
+        **usab,
         "embeddings": n_sets,
         "fact_set": n_sets,
         "decodability": n_sets,
@@ -135,6 +139,10 @@ def test_end_to_end_tiny(tmp_path, tiny_config):
         tables / "rho.tsv",
         figures / "capacity_scaling.pdf",
         figures / "capacity_scaling.png",
+        tables / "usability.tsv",
+        figures / "usability.pdf",
+        figures / "usability.png",
+        results / "claims.tsv",
     ):
         assert path.is_file(), f"{path} missing"
         assert path.stat().st_size > 0, f"{path} is empty"
@@ -175,6 +183,22 @@ def test_end_to_end_tiny(tmp_path, tiny_config):
         assert len(mine) == int(row["n_probes"])
         hits = [p for p in mine if int(p["width"]) == int(float(row["min_width"]))]
         assert len(hits) == 1 and hits[0]["success"] == "True"
+
+    # ---- usability table: every (method, size, schedule) row of every usability job, recall in [0, 1]
+    usab = _read_tsv(tables / "usability.tsv")
+    mults = cfg["usability"]["size_multipliers"]
+    for _, method, family, d, n, seed in jobs["usability"]:
+        mine = [r for r in usab if (r["method"], r["family"], int(r["d"]), int(r["n_facts"]), int(r["seed"]))
+                == (method, family, d, n, seed)]
+        assert mine and all(r["status"] == "ok" for r in mine), mine
+        assert {r["schedule"] for r in mine} == set(cfg["usability"]["schedules"])
+        assert len(mine) <= len(mults) * len(cfg["usability"]["schedules"])
+        for r in mine:
+            assert 0.0 <= float(r["usability"]) <= 1.0
+            assert float(r["lipschitz_bound"]) >= float(r["lipschitz_jacobian"]) > 0
+    claims = {r["claim"]: r for r in _read_tsv(results / "claims.tsv")}
+    assert {"C6", "C7"} <= set(claims)
+    assert all(claims[c]["pass"] in ("true", "false") for c in ("C6", "C7")), claims
 
     # ---- rho table: one row per fact set, rho in (0, 1]
     rho = _read_tsv(tables / "rho.tsv")

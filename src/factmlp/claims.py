@@ -15,7 +15,7 @@ import pandas as pd
 
 from .tables import loglog_slope
 
-__all__ = ["CLAIM_COLUMNS", "capacity_claims", "median_over_seeds", "rho_law_fit", "scaling_slopes"]
+__all__ = ["CLAIM_COLUMNS", "capacity_claims", "usability_claims", "median_over_seeds", "rho_law_fit", "scaling_slopes"]
 
 CLAIM_COLUMNS = ["claim", "statement", "source", "paper_value", "measured_value", "scale", "pass", "evidence"]
 
@@ -154,3 +154,44 @@ def _paired(med: pd.DataFrame, a: str, b: str, by=("family", "d", "n_facts")) ->
     by = list(by)
     wide = med[med["method"].isin([a, b])].pivot_table(index=by, columns="method", values="param_count")
     return wide.dropna().reset_index() if {a, b} <= set(wide.columns) else pd.DataFrame(columns=by + [a, b])
+
+
+def usability_claims(usab: pd.DataFrame | None, *, usable_at: float, scale: str) -> pd.DataFrame:
+    """Claims C6-C7 from the usability table (None: the stage did not run at this scale).
+
+    C6: the best recall after inserting a freshly built construction MLP, over sizes and both
+    schedules (swap after training with another MLP, or insert after identity pre-training: both
+    measure a new MLP with no further training); pass if >= ``usable_at`` somewhere. C7: Spearman correlation
+    of usability with the Lipschitz estimates over every MLP that stores all its facts (schedule
+    insert_then_train, the swap); pass if the Jacobian estimate's correlation is <= -0.7.
+    """
+    s6 = ("C6", "Constructed MLPs are >=99% usable inside a 1-layer Transformer", "Dugan Fig 3a", ">= 0.99 recall")
+    s7 = ("C7", "Capacity trades against usability; the Lipschitz constant predicts usability", "Dugan Fig 3b, 3c",
+          "Spearman <= -0.7")
+    ev = "results/tables/usability.tsv; results/figures/usability.pdf"
+    if usab is None or usab.empty:
+        why = "usability stage not in this config (usability.sweeps is empty)"
+        return pd.DataFrame([_na(*s6, scale, why), _na(*s7, scale, why)], columns=CLAIM_COLUMNS)
+    rows = []
+    every = usab[usab["status"] == "ok"].drop_duplicates(
+        subset=["method", "family", "d", "n_facts", "seed", "size", "schedule"])
+    ok = every[every["schedule"] == "insert_then_train"]
+    cons = every[every["method"] == "construction"]
+    if len(cons):
+        best = cons.groupby("schedule")["usability"].max()
+        detail = ", ".join(f"{s} {v:.3f}" for s, v in best.items())
+        per_set = cons.groupby(["family", "d", "n_facts"])["usability"].max()
+        sets = ", ".join(f"{f} d={d} |K|={n}: {v:.3f}" for (f, d, n), v in per_set.items())
+        rows.append(_row(*s6, f"max recall of a freshly built construction MLP {best.max():.3f} by schedule: "
+                         f"{detail} (per fact set: {sets})", scale, bool(best.max() >= usable_at), ev))
+    else:
+        rows.append(_na(*s6, scale, "method construction not in the usability sweeps"))
+    full = ok[ok["storage_accuracy"] >= 1.0]
+    if len(full) >= 3 and full["usability"].nunique() > 1:
+        rj = float(full["lipschitz_jacobian"].rank().corr(full["usability"].rank()))
+        rb = float(full["lipschitz_bound"].rank().corr(full["usability"].rank()))
+        rows.append(_row(*s7, f"Spearman(usability, Lipschitz): Jacobian {rj:.2f}, analytic bound {rb:.2f} "
+                         f"(n={len(full)} MLPs storing all facts)", scale, bool(rj <= -0.7), ev))
+    else:
+        rows.append(_row(*s7, f"too few distinct points ({len(full)})", scale, False, ev))
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)

@@ -109,18 +109,27 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
     cap = config["capacity"]
     if cap["width_min"] > cap["width_max"]:
         fail("capacity.width_min", f"{cap['width_min']} is larger than capacity.width_max={cap['width_max']}")
-    names = [s["name"] for s in cap["sweeps"]]
-    for i, sweep in enumerate(cap["sweeps"]):
-        if sweep["name"] in names[:i]:
-            fail(f"capacity.sweeps[{i}].name", f"sweep name {sweep['name']!r} is used twice")
-        for j, m in enumerate(sweep["methods"]):
-            if m not in methods:
-                fail(f"capacity.sweeps[{i}].methods[{j}]", f"unknown method {m!r}; known: {', '.join(methods)}")
-        _check_families(sweep["families"], sweep["points"], families, f"capacity.sweeps[{i}]", fail)
+    _check_sweeps(cap["sweeps"], "capacity", methods, families, fail)
+    usab = config["usability"]
+    if usab["task"]["gap_min"] > usab["task"]["gap_max"]:
+        fail("usability.task.gap_min", f"{usab['task']['gap_min']} is larger than usability.task.gap_max="
+             f"{usab['task']['gap_max']}")
+    _check_sweeps(usab["sweeps"], "usability", methods, families, fail)
     dec = config["decodability"]
     _check_families(dec["families"], dec["points"], families, "decodability", fail)
     if dec["families"] and not dec["points"]:
         fail("decodability.points", "decodability.families is set but no points are given")
+
+
+def _check_sweeps(sweeps, section, methods, families, fail) -> None:
+    names = [s["name"] for s in sweeps]
+    for i, sweep in enumerate(sweeps):
+        if sweep["name"] in names[:i]:
+            fail(f"{section}.sweeps[{i}].name", f"sweep name {sweep['name']!r} is used twice")
+        for j, m in enumerate(sweep["methods"]):
+            if m not in methods:
+                fail(f"{section}.sweeps[{i}].methods[{j}]", f"unknown method {m!r}; known: {', '.join(methods)}")
+        _check_families(sweep["families"], sweep["points"], families, f"{section}.sweeps[{i}]", fail)
 
 
 def _check_families(used, points, families, where, fail) -> None:

@@ -20,7 +20,8 @@ import seaborn as sns  # noqa: E402
 from .io import atomic_path  # noqa: E402
 from .tables import loglog_slope  # noqa: E402
 
-__all__ = ["METHOD_ORDER", "PALETTE", "capacity_figure", "rho_law_figure", "anisotropy_figure", "sweep_figure", "cost_ratio_figure", "save_figure"]
+__all__ = ["METHOD_ORDER", "PALETTE", "capacity_figure", "rho_law_figure", "anisotropy_figure", "sweep_figure", "cost_ratio_figure", "save_figure",
+           "usability_figure"]
 
 # Dugan et al. colours: GD red, construction blue, NTK orange (variants in lighter shades).
 METHOD_ORDER = ["gd", "gd_encdec", "construction", "construction_whitened", "ntk", "ntk_whitened", "ntk_ustar"]
@@ -186,5 +187,67 @@ def anisotropy_figure(cap: pd.DataFrame, families: dict, *, sweep: str) -> plt.F
     ax.set(yscale="log", xlabel="spike strength beta (anisotropy)", ylabel="min parameters to store all facts",
            title=f"sweep '{sweep}'")
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def usability_figure(table: pd.DataFrame, *, usable_at: float, schedule: str = "insert_then_train") -> plt.Figure:
+    """Dugan Fig. 3 in three panels, from the usability table (schedule ``schedule``):
+    (a) min params with usability >= ``usable_at`` vs #facts, one line per method and schedule
+    (sweeps with figure ``size``; thin dashed: storage capacity); (b) usability vs facts stored over the probed sizes (sweeps with figure
+    ``tradeoff``); (c) usability vs the Lipschitz estimate of every MLP storing all its facts."""
+    from .usability import min_usable
+
+    ok = table[(table["status"] == "ok") & (table["schedule"] == schedule)].drop_duplicates(
+        subset=["method", "family", "d", "n_facts", "seed", "size"])
+    if ok.empty:
+        raise ValueError(f"usability table has no rows for schedule {schedule!r}")
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.9))
+    colours = _palette(_methods(ok))
+
+    ax = axes[0]
+    size_rows = table[table.get("figure", pd.Series("size", index=table.index)) == "size"]
+    styles = {"insert_then_train": ("-", "o"), "pretrain_then_insert": (":", "s")}
+    for sched in sorted(set(size_rows.get("schedule", pd.Series(dtype=str)).dropna())):
+        mu = min_usable(size_rows, usable_at=usable_at, schedule=sched)
+        ls, marker = styles.get(sched, ("-.", "^"))
+        for m in _methods(mu) if len(mu) else []:
+            g = mu[mu["method"] == m].groupby("n_facts")[["capacity_params", "usable_params"]].median().reset_index()
+            if sched == schedule:
+                ax.plot(g["n_facts"], g["capacity_params"], ls="--", color=colours[m], lw=0.8, alpha=0.6)
+            ax.plot(g["n_facts"], g["usable_params"], ls=ls, marker=marker, color=colours[m], label=f"{m} ({sched})")
+    ax.set(xscale="log", yscale="log", xlabel="number of facts |K|",
+           ylabel=f"min params with usability >= {usable_at:g}",
+           title="(a) usable size (thin dashed: storage capacity)")
+    ax.legend(fontsize=6)
+
+    ax = axes[1]
+    trade = ok[ok["figure"] == "tradeoff"] if "figure" in ok else ok.iloc[0:0]
+    if len(trade):
+        trade = trade.assign(facts_stored=trade["storage_accuracy"] * trade["n_facts"])
+        for (m, fam), g in trade.groupby(["method", "family"]):
+            g = g.sort_values("size")
+            ax.plot(g["facts_stored"], g["usability"], marker="o", color=colours[m], label=f"{m} / {fam}")
+            for _, r in g.iterrows():
+                ax.annotate(f"{r['size_name'][0]}={r['size']}", (r["facts_stored"], r["usability"]), fontsize=5,
+                            xytext=(2, 2), textcoords="offset points")
+        ax.legend(fontsize=7)
+    ax.set(xlabel="facts stored by the swapped-in MLP", ylabel="usability (recall after swap)",
+           title="(b) capacity vs usability (labels: size)")
+
+    ax = axes[2]
+    full = ok[ok["storage_accuracy"] >= 1.0]
+    for m in _methods(full) if len(full) else []:
+        g = full[full["method"] == m]
+        ax.scatter(g["lipschitz_jacobian"], g["usability"], color=colours[m], label=m, s=18)
+    if len(full) >= 3:
+        rho_s = full["lipschitz_jacobian"].rank().corr(full["usability"].rank())
+        ax.set_title(f"(c) Lipschitz vs usability (Spearman {rho_s:.2f})")
+    else:
+        ax.set_title("(c) Lipschitz vs usability")
+    ax.set(xscale="log", xlabel="max Jacobian spectral norm at the keys", ylabel="usability (recall after swap)")
+    if len(full):
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

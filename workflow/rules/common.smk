@@ -11,6 +11,8 @@ validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 FAMILIES = config["embeddings"]["families"]
 SWEEPS = config["capacity"]["sweeps"]
 SWEEP_BY_NAME = {s["name"]: s for s in SWEEPS}
+USABILITY = config["usability"]
+USABILITY_SWEEPS = USABILITY["sweeps"]
 
 
 def n_values(n):
@@ -26,13 +28,30 @@ def family_params(wildcards):
 
 def capacity_jobs():
     """(sweep, method, family, d, n, seed) for every capacity search in the config."""
-    jobs = []
-    for sweep in SWEEPS:
+    return sweep_jobs(SWEEPS)
+
+
+def sweep_jobs(sweeps):
+    """(sweep, method, family, d, n, seed) for every job of a list of sweeps."""
+    return [
+        (sweep["name"], method, family, point["d"], point["n_facts"], seed)
+        for sweep in sweeps
         for method, family, point, seed in itertools.product(
             sweep["methods"], sweep["families"], sweep["points"], sweep["seeds"]
-        ):
-            jobs.append((sweep["name"], method, family, point["d"], point["n_facts"], seed))
-    return jobs
+        )
+    ]
+
+
+def usability_files():
+    return [
+        f"results/usability/{m}/{fam}/d{d}_n{n}_s{s}.tsv"
+        for _, m, fam, d, n, s in sweep_jobs(USABILITY_SWEEPS)
+    ]
+
+
+def usability_settings():
+    """The usability section without its sweeps (the parameters of one usability job)."""
+    return {k: v for k, v in USABILITY.items() if k != "sweeps"}
 
 
 def capacity_files(suffix=""):
@@ -44,7 +63,8 @@ def capacity_files(suffix=""):
 
 def fact_sets():
     """(family, d, n, seed) of every fact set: those of the capacity sweeps and the rho-only sets."""
-    sets = {(fam, d, n, s) for _, _, fam, d, n, s in capacity_jobs()}
+    jobs = capacity_jobs() + sweep_jobs(USABILITY_SWEEPS)
+    sets = {(fam, d, n, s) for _, _, fam, d, n, s in jobs}
     dec = config["decodability"]
     for fam, point, seed in itertools.product(dec["families"], dec["points"], dec["seeds"]):
         sets.add((fam, point["d"], point["n_facts"], seed))
@@ -76,7 +96,18 @@ def final_outputs():
     ]
     if "scaling" in SWEEP_BY_NAME:
         figures += ["results/figures/cost_ratios.pdf", "results/figures/cost_ratios.png"]
+    if USABILITY_SWEEPS:
+        tables.append("results/tables/usability.tsv")
+        figures += ["results/figures/usability.pdf", "results/figures/usability.png"]
     return tables + figures
+
+
+def claims_inputs(wildcards):
+    """Tables the claims read; the usability table only when that stage is configured."""
+    inputs = {"capacity": "results/tables/capacity.tsv", "rho": "results/tables/rho.tsv"}
+    if USABILITY_SWEEPS:
+        inputs["usability"] = "results/tables/usability.tsv"
+    return inputs
 
 
 def method_settings(method):

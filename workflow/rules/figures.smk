@@ -35,8 +35,7 @@ rule plot_capacity:
 
 rule claims:
     input:
-        capacity="results/tables/capacity.tsv",
-        rho="results/tables/rho.tsv",
+        unpack(claims_inputs),
     output:
         claims="results/claims.tsv",
         slopes="results/tables/slopes.tsv",
@@ -51,6 +50,7 @@ rule claims:
         scale=config["scale"],
         families=FAMILIES,
         scaling_sweeps=[s["name"] for s in SWEEPS if s["figure"] == "scaling"],
+        usable_at=USABILITY["usable_at"],
     script:
         "../../scripts/write_claims.py"
 

@@ -1,0 +1,75 @@
+# Stage 5: Transformer usability of fact MLPs (Dugan et al. Sec. 5, Fig 3): train attention with one
+# MLP frozen in the slot, swap in a new MLP for a new map, measure recall; Lipschitz estimates.
+
+
+rule measure_usability:
+    input:
+        facts="results/facts/{family}/d{d}_n{n}_s{seed}.pt",
+        capacity="results/capacity/{method}/{family}/d{d}_n{n}_s{seed}.tsv",
+    output:
+        table="results/usability/{method}/{family}/d{d}_n{n}_s{seed}.tsv",
+    log:
+        "logs/usability/{method}/{family}/d{d}_n{n}_s{seed}.log",
+    cache: True
+    conda:
+        "../../environment.yml"
+    threads: config["resources"]["threads"]
+    resources:
+        **heavy_resources(),
+    params:
+        settings=lambda wc: method_settings(wc.method),
+        seed=lambda wc: int(wc.seed),
+        usability=usability_settings(),
+        device=config["device"],
+    script:
+        "../../scripts/measure_usability.py"
+
+
+rule aggregate_usability:
+    input:
+        tables=sorted(set(usability_files())),
+    output:
+        table="results/tables/usability.tsv",
+    log:
+        "logs/tables/usability.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        **light_resources(),
+    params:
+        members=[
+            (job[0], path) for job, path in zip(sweep_jobs(USABILITY_SWEEPS), usability_files())
+        ],
+        figures={s["name"]: s["figure"] for s in USABILITY_SWEEPS},
+    script:
+        "../../scripts/aggregate_usability.py"
+
+
+rule plot_usability:
+    input:
+        usability="results/tables/usability.tsv",
+    output:
+        pdf=report(
+            "results/figures/usability.pdf",
+            caption="../report/usability.rst",
+            category="Usability",
+            labels={"figure": "usability", "format": "pdf"},
+        ),
+        png=report(
+            "results/figures/usability.png",
+            caption="../report/usability.rst",
+            category="Usability",
+            labels={"figure": "usability", "format": "png"},
+        ),
+    log:
+        "logs/figures/usability.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        **light_resources(),
+    params:
+        usable_at=USABILITY["usable_at"],
+    script:
+        "../../scripts/plot_usability.py"
