@@ -19,6 +19,7 @@ include: "workflow/rules/embeddings.smk"
 include: "workflow/rules/decodability.smk"
 include: "workflow/rules/capacity.smk"
 include: "workflow/rules/usability.smk"
+include: "workflow/rules/editing.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 

@@ -165,6 +165,18 @@ BAD_CONFIGS = [
      "usability.sweeps[0].families[0]", "nope"),
     ("usability-unknown-figure", _set(["usability", "sweeps", 0, "figure"], "heatmap"), "usability.sweeps[0].figure", None),
     ("usability-train-unknown-key", _set(["usability", "train", "momentum"], 0.9), "usability.train.momentum", "unknown key"),
+    # editing stage
+    ("editing-no-held-out-template", _set(["editing", "n_train_templates"], 12), "editing.n_train_templates", "held-out"),
+    ("editing-fraction-one", _set(["editing", "fractions"], [0.1, 1.0]), "editing.fractions[1]", None),
+    ("editing-fraction-all", _set(["editing", "fractions"], [0.999]), "editing.fractions[0]", "none preserved"),
+    ("editing-unknown-editor", _set(["editing", "editors"], ["mlp_swap", "grace"]), "editing.editors[1]", None),
+    ("editing-base-unknown-method", _set(["editing", "base_mlps"], [{"method": "sgd", "size": 4}]),
+     "editing.base_mlps[0].method", None),
+    ("editing-base-size-zero", _set(["editing", "base_mlps"], [{"method": "gd", "size": 0}]),
+     "editing.base_mlps[0].size", None),
+    ("editing-base-twice", _set(["editing", "base_mlps"], [{"method": "gd", "size": 4}, {"method": "gd", "size": 8}]),
+     "editing.base_mlps[1].method", "twice"),
+    ("editing-grid-negative-lr", _set(["editing", "grid"], {"lr": [-0.1]}), "editing.grid.lr[0]", None),
     ("usability-duplicate-sweep", lambda cfg: cfg["usability"]["sweeps"].append(copy.deepcopy(cfg["usability"]["sweeps"][0])),
      f"usability.sweeps[{len(load_yaml(DEFAULT_CONFIG)['usability']['sweeps'])}].name", "used twice"),
 ]

@@ -235,3 +235,20 @@ def test_schema_attention_defaults_match_attention_settings():
         fields = {f.name: f.default for f in dataclasses.fields(cls)}
         for key, spec in props.items():
             assert spec.get("default") == fields[key], (section, key)
+
+
+def test_schema_editing_defaults_match_settings_dataclasses():
+    """editing.base and editing.grid defaults in the schema are BaseSettings' and EditSettings'."""
+    import dataclasses
+
+    from factmlp.editing.experiment import BaseSettings, EditSettings
+
+    path = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
+    schema = yaml.safe_load(open(path))["properties"]["editing"]["properties"]
+    for section, cls in (("base", BaseSettings), ("grid", EditSettings)):
+        props = schema[section]["properties"]
+        fields = {f.name: f.default for f in dataclasses.fields(cls)}
+        assert set(props) == set(fields), section
+        for key, spec in props.items():
+            default = spec.get("default")
+            assert (tuple(default) if isinstance(default, list) else default) == fields[key], (section, key)

@@ -32,8 +32,14 @@ def _expected_stats(config: dict) -> dict[str, int]:
     n_cap = len({job[1:] for job in jobs["capacity"] + jobs["usability"]})
     n_usab = len({job[1:] for job in jobs["usability"]})
     usab = {"measure_usability": n_usab, "aggregate_usability": 1, "plot_usability": 1} if n_usab else {}
+    ed = config.get("editing", {})
+    n_base = len(ed.get("base_mlps", []))
+    n_frac = len(ed.get("fractions", [0.01, 0.02, 0.05, 0.1]))
+    edit = ({"edit_base": n_base, "edit_facts": n_base * n_frac, "aggregate_editing": 1, "plot_editing": 1}
+            if n_base else {})
     return {
         **usab,
+        **edit,
         "embeddings": n_sets,
         "fact_set": n_sets,
         "decodability": n_sets,
@@ -140,6 +146,10 @@ def test_end_to_end_tiny(tmp_path, tiny_config):
         figures / "capacity_scaling.pdf",
         figures / "capacity_scaling.png",
         tables / "usability.tsv",
+        tables / "editing.tsv",
+        tables / "editing_best.tsv",
+        figures / "editing.pdf",
+        figures / "editing.png",
         figures / "usability.pdf",
         figures / "usability.png",
         results / "claims.tsv",
@@ -197,8 +207,15 @@ def test_end_to_end_tiny(tmp_path, tiny_config):
             assert 0.0 <= float(r["usability"]) <= 1.0
             assert float(r["lipschitz_bound"]) >= float(r["lipschitz_jacobian"]) > 0
     claims = {r["claim"]: r for r in _read_tsv(results / "claims.tsv")}
-    assert {"C6", "C7"} <= set(claims)
-    assert all(claims[c]["pass"] in ("true", "false") for c in ("C6", "C7")), claims
+    assert {"C6", "C7", "C8"} <= set(claims)
+    assert all(claims[c]["pass"] in ("true", "false") for c in ("C6", "C7", "C8")), claims
+
+    # ---- editing: the best row of every editor at every fraction, scores in [0, 1]
+    best = _read_tsv(tables / "editing_best.tsv")
+    ed = cfg["editing"]
+    assert len(best) == len(ed["base_mlps"]) * len(ed["fractions"]) * len(ed["editors"])
+    for r in best:
+        assert 0.0 <= float(r["score_gm"]) <= 1.0 and float(r["nonfact_ppl_ratio"]) > 0
 
     # ---- rho table: one row per fact set, rho in (0, 1]
     rho = _read_tsv(tables / "rho.tsv")

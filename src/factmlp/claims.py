@@ -15,7 +15,7 @@ import pandas as pd
 
 from .tables import loglog_slope
 
-__all__ = ["CLAIM_COLUMNS", "capacity_claims", "usability_claims", "median_over_seeds", "rho_law_fit", "scaling_slopes"]
+__all__ = ["CLAIM_COLUMNS", "capacity_claims", "usability_claims", "editing_claims", "median_over_seeds", "rho_law_fit", "scaling_slopes"]
 
 CLAIM_COLUMNS = ["claim", "statement", "source", "paper_value", "measured_value", "scale", "pass", "evidence"]
 
@@ -195,3 +195,32 @@ def usability_claims(usab: pd.DataFrame | None, *, usable_at: float, scale: str)
     else:
         rows.append(_row(*s7, f"too few distinct points ({len(full)})", scale, False, ev))
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+
+
+def editing_claims(best: pd.DataFrame | None, *, scale: str) -> pd.DataFrame:
+    """Claim C8 from the best editing rows: at the largest edit fraction, is MLP swapping's score
+    (geometric mean) the highest? Decided on the GD-trained fact MLP, the paper's setting, when
+    it is configured (else on every base MLP); the other base MLPs are reported alongside."""
+    s8 = ("C8", "MLP swapping beats ROME, MEMIT and AlphaEdit as the number of edits grows", "Dugan Fig 4",
+          "MLP swap has the highest score at the largest edit fraction")
+    ev = "results/tables/editing_best.tsv; results/figures/editing.pdf"
+    if best is None or best.empty:
+        return pd.DataFrame([_na(*s8, scale, "editing stage not in this config (editing.base_mlps is empty)")],
+                            columns=CLAIM_COLUMNS)
+    parts, verdicts = [], []
+    deciding = {"gd"} if "gd" in set(best["method"]) else set(best["method"])
+    for method, g in best.groupby("method"):
+        top = g[g["fraction"] == g["fraction"].max()].set_index("editor")["score_gm"]
+        if "mlp_swap" not in top.index or len(top) < 2:
+            parts.append(f"{method} MLP: needs mlp_swap and a baseline")
+            if method in deciding:
+                verdicts.append(False)
+            continue
+        rivals = top.drop("mlp_swap")
+        if method in deciding:
+            verdicts.append(bool(top["mlp_swap"] > rivals.max()))
+        scores = ", ".join(f"{e} {v:.3f}" for e, v in top.sort_values(ascending=False).items())
+        tag = "" if method in deciding else " [not deciding]"
+        parts.append(f"{method} MLP{tag} at {g['fraction'].max():g} ({int(g['n_edits'].max())} edits): {scores}")
+    return pd.DataFrame([_row(*s8, "; ".join(parts), scale, bool(verdicts) and all(verdicts), ev)],
+                        columns=CLAIM_COLUMNS)

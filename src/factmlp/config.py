@@ -115,6 +115,18 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
         fail("usability.task.gap_min", f"{usab['task']['gap_min']} is larger than usability.task.gap_max="
              f"{usab['task']['gap_max']}")
     _check_sweeps(usab["sweeps"], "usability", methods, families, fail)
+    ed = config["editing"]
+    if ed["n_train_templates"] >= ed["n_templates"]:
+        fail("editing.n_train_templates", f"{ed['n_train_templates']} leaves no held-out template "
+             f"(editing.n_templates={ed['n_templates']})")
+    seen = set()
+    for i, base in enumerate(ed["base_mlps"]):
+        if base["method"] in seen:
+            fail(f"editing.base_mlps[{i}].method", f"method {base['method']!r} is listed twice")
+        seen.add(base["method"])
+    for i, frac in enumerate(ed["fractions"]):
+        if max(2, round(frac * ed["n_subjects"])) >= ed["n_subjects"]:
+            fail(f"editing.fractions[{i}]", f"{frac} of {ed['n_subjects']} facts leaves none preserved")
     dec = config["decodability"]
     _check_families(dec["families"], dec["points"], families, "decodability", fail)
     if dec["families"] and not dec["points"]:

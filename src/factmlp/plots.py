@@ -21,7 +21,7 @@ from .io import atomic_path  # noqa: E402
 from .tables import loglog_slope  # noqa: E402
 
 __all__ = ["METHOD_ORDER", "PALETTE", "capacity_figure", "rho_law_figure", "anisotropy_figure", "sweep_figure", "cost_ratio_figure", "save_figure",
-           "usability_figure"]
+           "usability_figure", "editing_figure"]
 
 # Dugan et al. colours: GD red, construction blue, NTK orange (variants in lighter shades).
 METHOD_ORDER = ["gd", "gd_encdec", "construction", "construction_whitened", "ntk", "ntk_whitened", "ntk_ustar"]
@@ -249,5 +249,38 @@ def usability_figure(table: pd.DataFrame, *, usable_at: float, schedule: str = "
     ax.set(xscale="log", xlabel="max Jacobian spectral norm at the keys", ylabel="usability (recall after swap)")
     if len(full):
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+EDITOR_ORDER = ["mlp_swap", "rome", "memit", "alphaedit"]
+EDITOR_PALETTE = {"mlp_swap": "#1f77b4", "rome": "#2ca02c", "memit": "#ff7f0e", "alphaedit": "#9467bd"}
+
+
+def editing_figure(best: pd.DataFrame) -> plt.Figure:
+    """Dugan Fig. 4: for each editor (best grid point), the score (geometric mean), efficacy,
+    paraphrase accuracy, specificity and the non-fact perplexity ratio against the number of
+    edited facts; one line style per base fact MLP method."""
+    if best.empty:
+        raise ValueError("editing table is empty")
+    metrics = [("score_gm", "score (geometric mean)"), ("efficacy", "efficacy"), ("paraphrase", "paraphrase accuracy"),
+               ("specificity", "specificity"), ("nonfact_ppl_ratio", "non-fact perplexity ratio")]
+    editors = [e for e in EDITOR_ORDER if e in set(best["editor"])] + sorted(set(best["editor"]) - set(EDITOR_ORDER))
+    palette = {**dict(zip(editors, sns.color_palette("tab10", len(editors)))), **EDITOR_PALETTE}
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4))
+    styles = dict(zip(sorted(set(best["method"])), ["-", "--", ":", "-."]))
+    for ax, (col, label) in zip(axes, metrics):
+        for (method, editor), g in best.groupby(["method", "editor"]):
+            g = g.sort_values("n_edits")
+            ax.plot(g["n_edits"], g[col], ls=styles[method], marker="o", color=palette[editor],
+                    label=f"{editor} ({method} MLP)")
+        ax.set(xscale="log", xlabel="edited facts", ylabel=label)
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks(sorted(best["n_edits"].unique()))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        if col != "nonfact_ppl_ratio":
+            ax.set_ylim(-0.03, 1.03)
+    axes[0].legend(fontsize=6)
     fig.tight_layout()
     return fig

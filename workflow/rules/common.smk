@@ -13,6 +13,8 @@ SWEEPS = config["capacity"]["sweeps"]
 SWEEP_BY_NAME = {s["name"]: s for s in SWEEPS}
 USABILITY = config["usability"]
 USABILITY_SWEEPS = USABILITY["sweeps"]
+EDITING = config["editing"]
+EDIT_SIZES = {b["method"]: b["size"] for b in EDITING["base_mlps"]}
 
 
 def n_values(n):
@@ -46,6 +48,24 @@ def usability_files():
     return [
         f"results/usability/{m}/{fam}/d{d}_n{n}_s{s}.tsv"
         for _, m, fam, d, n, s in sweep_jobs(USABILITY_SWEEPS)
+    ]
+
+
+def editing_settings():
+    """The editing section without its base MLP list (the parameters of one editing job)."""
+    return {k: v for k, v in EDITING.items() if k != "base_mlps"}
+
+
+def fraction_label(fraction):
+    """The {fraction} path component of an edit fraction: 0.05 -> "0.05" (repr, no trailing zeros)."""
+    return repr(float(fraction))
+
+
+def editing_files():
+    return [
+        f"results/editing/{m}/edits_f{fraction_label(f)}.tsv"
+        for m in EDIT_SIZES
+        for f in EDITING["fractions"]
     ]
 
 
@@ -96,6 +116,9 @@ def final_outputs():
     ]
     if "scaling" in SWEEP_BY_NAME:
         figures += ["results/figures/cost_ratios.pdf", "results/figures/cost_ratios.png"]
+    if EDIT_SIZES:
+        tables += ["results/tables/editing.tsv", "results/tables/editing_best.tsv"]
+        figures += ["results/figures/editing.pdf", "results/figures/editing.png"]
     if USABILITY_SWEEPS:
         tables.append("results/tables/usability.tsv")
         figures += ["results/figures/usability.pdf", "results/figures/usability.png"]
@@ -107,6 +130,8 @@ def claims_inputs(wildcards):
     inputs = {"capacity": "results/tables/capacity.tsv", "rho": "results/tables/rho.tsv"}
     if USABILITY_SWEEPS:
         inputs["usability"] = "results/tables/usability.tsv"
+    if EDIT_SIZES:
+        inputs["editing"] = "results/tables/editing_best.tsv"
     return inputs
 
 
@@ -127,4 +152,5 @@ def wildcard_patterns():
         "n": r"\d+",
         "seed": r"\d+",
         "sweep": "|".join(re.escape(s["name"]) for s in SWEEPS),
+        "fraction": r"[0-9.e-]+",
     }

@@ -1,0 +1,28 @@
+"""Adapter: build the fact MLP and train the base LM for the editing stage (rule `edit_base`)."""
+
+import pandas as pd
+import torch
+
+from factmlp.editing.corpus import make_corpus
+from factmlp.editing.experiment import BaseSettings, corpus_facts, fact_embeddings, save_base, train_base
+from factmlp.io import derive_seed, setup_logging, write_tsv
+from factmlp.methods import get_method
+from factmlp.tables import settings_json
+
+log = setup_logging(snakemake.log[0])  # noqa: F821
+torch.set_num_threads(snakemake.threads)  # noqa: F821
+p, wc = snakemake.params, snakemake.wildcards  # noqa: F821
+e = p.editing
+corpus = make_corpus(e["n_subjects"], objects_per_subject=e["objects_per_subject"],
+                     n_train_templates=e["n_train_templates"], n_templates=e["n_templates"], seed=e["seed"])
+vocab = fact_embeddings(corpus, e["d"], seed=e["seed"])
+method = get_method(wc.method, **p.settings)
+mlp, _ = method.build(corpus_facts(corpus, vocab), p.size, seed=derive_seed(e["seed"], "editing", "mlp"))
+settings = BaseSettings(**e["base"])
+model, metrics = train_base(corpus, vocab, mlp, settings, seed=e["seed"])
+save_base(snakemake.output.model, corpus, vocab, model, settings, metrics)  # noqa: F821
+row = {"method": wc.method, "size": p.size, "hidden": mlp.hidden, "params": mlp.param_count(), "d": e["d"],
+       "n_subjects": corpus.n_subjects, "n_objects": corpus.n_objects, **metrics,
+       "settings": settings_json({**vars(method.settings), **e})}
+write_tsv(pd.DataFrame([row]), snakemake.output.table)  # noqa: F821
+log.info("example sentence: %s", corpus.text(0, 0))

@@ -1,0 +1,11 @@
+"""Adapter: Fig 4, editing score vs number of edited facts (rule `plot_editing`)."""
+
+import pandas as pd
+
+from factmlp.io import setup_logging
+from factmlp.plots import editing_figure, save_figure
+
+log = setup_logging(snakemake.log[0])  # noqa: F821
+best = pd.read_csv(snakemake.input.best, sep="\t")  # noqa: F821
+save_figure(editing_figure(best), snakemake.output.pdf, snakemake.output.png)  # noqa: F821
+log.info("wrote %s", snakemake.output.png)  # noqa: F821

@@ -1,0 +1,311 @@
+"""The editing experiment: train the base model once, then edit a fraction of its facts with each
+method over a small hyperparameter grid, and score the result.
+
+Metrics (shared/research/editing_methods.md, Sec. 6; accuracy = argmax over the object tokens at
+the last position, the answer candidates, as the storage criterion takes argmax over V and
+CounterFact compares the new object with the old one):
+efficacy (edited facts, the edit sentence = template 0), paraphrase (edited facts, held-out
+templates), specificity (preserved facts, training templates; ``specificity_paraphrase`` on the
+held-out ones), ``score_gm`` = geometric mean of efficacy, paraphrase and specificity (Dugan Fig 4
+caption) and ``score_hm`` = their harmonic mean (the MEMIT and hebbian-mlps convention), and the
+non-fact perplexity ratio exp(CE_after - CE_before) over the template-word targets of the
+training templates. As in the hebbian-mlps code, the best grid point per (method, #edits) is chosen by
+``score_gm`` on these same test sentences (optimistic for the baselines, which have a grid; MLP
+swapping has no hyperparameter).
+
+Edits: ``round(fraction * S)`` facts (at least 2), chosen at random; their objects are permuted
+among themselves by a cyclic shift of a random order (a book may keep its author when two
+edited books share one; such edits are kept and counted).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from ..embeddings import make_embeddings
+from ..facts import FactSet, evaluate_mlp
+from ..io import derive_seed
+from ..methods import Method
+from ..transformer import mlp_input_scale
+from .corpus import Corpus
+from .editors import alphaedit_update, apply_update, clip_residuals, fit_deltas, memit_update, rome_update
+from .lm import EditLM
+
+__all__ = ["BaseSettings", "EditSettings", "EDITORS", "fact_embeddings", "corpus_facts", "train_base", "edit_plan",
+           "fact_accuracy", "nonfact_ce", "run_edits", "scores", "save_base", "load_base", "best_per_editor"]
+
+log = logging.getLogger("factmlp.editing")
+
+EDITORS = ("mlp_swap", "rome", "memit", "alphaedit")
+
+
+@dataclass(frozen=True)
+class BaseSettings:
+    """Training of the base model (attention, router, other expert; the fact MLP is frozen)."""
+
+    epochs: int = 100  # passes over the training sentences
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.1
+    other_rank: int = 8
+    rope_base: float = 10000.0
+
+
+@dataclass(frozen=True)
+class EditSettings:
+    """Hyperparameter grid of the baselines (every combination is run; the best is kept)."""
+
+    steps: tuple[int, ...] = (25, 100)
+    lr: tuple[float, ...] = (0.05, 0.5)
+    stop_loss: tuple[float | None, ...] = (0.05, None)
+    rome_weight_decay: tuple[float, ...] = (0.0015, 0.0)
+    memit_lambda: tuple[float, ...] = (15000.0, 150.0, 1.0)
+    clip: tuple[float | None, ...] = (None, 0.75)
+    alphaedit_tol: tuple[float, ...] = (0.01, 1.0, 10.0)
+    alphaedit_alpha: float = 1.0
+    ridge: float = 1e-6
+
+
+def fact_embeddings(corpus: Corpus, d: int, *, seed: int) -> torch.Tensor:
+    """(vocab, d) unit rows for every token (subjects, objects, words), spherical."""
+    return make_embeddings("spherical", corpus.vocab_size, d, seed=derive_seed(seed, "editing", "embeddings"))
+
+
+def corpus_facts(corpus: Corpus, vocab: torch.Tensor, mapping: torch.Tensor | None = None) -> FactSet:
+    """The fact set the fact MLP stores: subject rows -> object rows."""
+    s, o = corpus.n_subjects, corpus.n_objects
+    return FactSet(vocab[:s].clone(), vocab[s:s + o].clone(), (corpus.mapping if mapping is None else mapping).clone())
+
+
+def _batches(corpus: Corpus, templates, subjects: torch.Tensor, batch: int, mapping=None):
+    for j in templates:
+        for start in range(0, subjects.shape[0], batch):
+            yield corpus.sentences(subjects[start:start + batch], j, mapping)
+
+
+def _lm_loss(model: EditLM, tokens: torch.Tensor, corpus: Corpus) -> torch.Tensor:
+    """Next-token CE over every position except those whose target is the subject token."""
+    logits = model(tokens[:, :-1])
+    targets = tokens[:, 1:]
+    keep = targets >= corpus.n_subjects
+    return nn.functional.cross_entropy(logits[keep], targets[keep])
+
+
+def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, settings: BaseSettings, *, seed: int) -> tuple[EditLM, dict]:
+    """Train the base model on every fact with the training templates; returns it and its metrics."""
+    facts = corpus_facts(corpus, vocab)
+    model = EditLM(vocab, fact_mlp, mlp_scale=mlp_input_scale(facts.keys, 0.2), seed=derive_seed(seed, "editing", "lm"),
+                   other_rank=settings.other_rank, rope_base=settings.rope_base)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": settings.weight_decay},
+                             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}], lr=settings.lr)
+    g = torch.Generator().manual_seed(derive_seed(seed, "editing", "batches"))
+    train_t = list(range(corpus.n_train_templates))
+    t0 = time.perf_counter()
+    steps = 0
+    for epoch in range(settings.epochs):
+        order = torch.randperm(corpus.n_subjects, generator=g)
+        batches = list(_batches(corpus, train_t, order, settings.batch_size))
+        for i in torch.randperm(len(batches), generator=g).tolist():
+            loss = _lm_loss(model, batches[i], corpus)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            steps += 1
+    all_s = torch.arange(corpus.n_subjects)
+    metrics = {"base_steps": steps, "base_seconds": time.perf_counter() - t0,
+               "base_train_accuracy": fact_accuracy(model, corpus, all_s, train_t),
+               "base_paraphrase_accuracy": fact_accuracy(model, corpus, all_s, _test_templates(corpus)),
+               "base_nonfact_ce": nonfact_ce(model, corpus),
+               "fact_mlp_storage": evaluate_mlp(fact_mlp, facts)["accuracy"]}
+    log.info("base model: %d steps in %.1fs, fact accuracy train %.3f / paraphrase %.3f, fact MLP storage %.3f",
+             steps, metrics["base_seconds"], metrics["base_train_accuracy"], metrics["base_paraphrase_accuracy"],
+             metrics["fact_mlp_storage"])
+    return model, metrics
+
+
+def _test_templates(corpus: Corpus) -> list[int]:
+    return list(range(corpus.n_train_templates, len(corpus.templates)))
+
+
+@torch.no_grad()
+def fact_accuracy(model: EditLM, corpus: Corpus, subjects: torch.Tensor, templates, mapping=None) -> float:
+    """Fraction of (subject, template) sentences whose argmax over the object tokens at the last
+    position is the right object (the answer candidates; a fact MLP stores argmax over V)."""
+    if subjects.numel() == 0:
+        return float("nan")
+    correct = total = 0
+    s, o = corpus.n_subjects, corpus.n_objects
+    for tokens in _batches(corpus, templates, subjects, 1024, mapping):
+        pred = model(tokens[:, :-1])[:, -1, s:s + o].argmax(-1) + s
+        correct += int((pred == tokens[:, -1]).sum())
+        total += tokens.shape[0]
+    return correct / total
+
+
+@torch.no_grad()
+def nonfact_ce(model: EditLM, corpus: Corpus) -> float:
+    """Mean CE of template-word targets (not the subject, not the object) over the training templates
+    (held-out templates are new word sequences, unpredictable by construction)."""
+    total, count = 0.0, 0
+    for tokens in _batches(corpus, range(corpus.n_train_templates), torch.arange(corpus.n_subjects), 1024):
+        logits = model(tokens[:, :-1])[:, :-1]  # drop the object position
+        targets = tokens[:, 1:-1]
+        keep = targets >= corpus.n_subjects
+        total += float(nn.functional.cross_entropy(logits[keep], targets[keep], reduction="sum"))
+        count += int(keep.sum())
+    return total / count
+
+
+def edit_plan(corpus: Corpus, fraction: float, *, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(edited subjects, preserved subjects, new mapping); see the module docstring."""
+    g = torch.Generator().manual_seed(derive_seed(seed, "editing", "plan", fraction))
+    n = corpus.n_subjects
+    u = max(2, round(fraction * n))
+    if u >= n:
+        raise ValueError(f"edit fraction {fraction} edits all {n} facts; nothing is preserved")
+    perm = torch.randperm(n, generator=g)
+    edited, preserved = perm[:u].sort().values, perm[u:].sort().values
+    order = edited[torch.randperm(u, generator=g)]
+    new = corpus.mapping.clone()
+    new[order] = corpus.mapping[order.roll(1)]
+    return edited, preserved, new
+
+
+def scores(efficacy: float, paraphrase: float, specificity: float) -> dict:
+    """Geometric and harmonic means of the three accuracies (0 if any is 0)."""
+    vals = [efficacy, paraphrase, specificity]
+    if min(vals) <= 0:
+        return {"score_gm": 0.0, "score_hm": 0.0}
+    return {"score_gm": math.prod(vals) ** (1 / 3), "score_hm": 3 / sum(1 / v for v in vals)}
+
+
+def _evaluate(model, corpus, edited, preserved, new_mapping, base_ce) -> dict:
+    train_t, test_t = list(range(corpus.n_train_templates)), _test_templates(corpus)
+    e = fact_accuracy(model, corpus, edited, [0], new_mapping)
+    p = fact_accuracy(model, corpus, edited, test_t, new_mapping)
+    s = fact_accuracy(model, corpus, preserved, train_t, new_mapping)
+    out = {"efficacy": e, "paraphrase": p, "specificity": s,
+           "specificity_paraphrase": fact_accuracy(model, corpus, preserved, test_t, new_mapping),
+           "nonfact_ppl_ratio": math.exp(nonfact_ce(model, corpus) - base_ce)}
+    return {**out, **scores(e, p, s)}
+
+
+def _grid(settings: EditSettings):
+    """(editor, hyperparameters) for every grid point of the three baselines."""
+    s = settings
+    fits = [dict(steps=a, lr=b, stop_loss=c) for a, b, c in itertools.product(s.steps, s.lr, s.stop_loss)]
+    for f, wd in itertools.product(fits, s.rome_weight_decay):
+        yield "rome", {**f, "weight_decay": wd}
+    for f, lam, clip in itertools.product(fits, s.memit_lambda, s.clip):
+        yield "memit", {**f, "weight_decay": 0.0, "lambda": lam, "clip": clip}
+    for f, tol, clip in itertools.product(fits, s.alphaedit_tol, s.clip):
+        yield "alphaedit", {**f, "weight_decay": 0.0, "tol": tol, "clip": clip}
+
+
+def run_edits(model: EditLM, corpus: Corpus, vocab: torch.Tensor, method: Method, size: int, fraction: float,
+              settings: EditSettings, *, base_ce: float, seed: int, editors=EDITORS) -> list[dict]:
+    """One row per (editor, grid point) for editing ``fraction`` of the facts of the base ``model``."""
+    edited, preserved, new_mapping = edit_plan(corpus, fraction, seed=seed)
+    base = {"fraction": fraction, "n_edits": int(edited.numel()), "n_preserved": int(preserved.numel()),
+            "n_changed": int((new_mapping != corpus.mapping).sum())}
+    rows = []
+    original = model.fact_mlp
+    if "mlp_swap" in editors:
+        t = time.perf_counter()
+        new_mlp, _ = method.build(corpus_facts(corpus, vocab, new_mapping), size, seed=derive_seed(seed, "editing", "swap"))
+        model.set_fact_mlp(new_mlp)
+        rows.append({**base, "editor": "mlp_swap", "hyperparameters": "{}", "seconds": time.perf_counter() - t,
+                     **_evaluate(model, corpus, edited, preserved, new_mapping, base_ce)})
+        model.set_fact_mlp(original)
+    baselines = [e for e in editors if e != "mlp_swap"]
+    if not baselines:
+        return rows
+    edit_tokens = corpus.sentences(edited, 0, new_mapping)
+    k1 = model.fact_keys(edit_tokens[:, :-1]).T  # (h, u)
+    kp = model.fact_keys(corpus.sentences(preserved, 0)[:, :-1]).T  # (h, n_p)
+    w0 = original.down.weight.detach().clone()
+    current = w0.to(torch.float64) @ k1  # W k_i
+    deltas: dict = {}
+    for editor, hp in _grid(settings):
+        if editor not in baselines:
+            continue
+        t = time.perf_counter()
+        key = (hp["steps"], hp["lr"], hp["stop_loss"], hp["weight_decay"])
+        if key not in deltas:
+            deltas[key] = fit_deltas(model, edit_tokens[:, :-1], edit_tokens[:, -1], steps=hp["steps"], lr=hp["lr"],
+                                     weight_decay=hp["weight_decay"], stop_loss=hp["stop_loss"]).T  # (d, u)
+        r = deltas[key]
+        extra = {}
+        if editor == "rome":
+            upd = rome_update(w0.to(torch.float64), k1, r, kp, ridge=settings.ridge)
+        elif editor == "memit":
+            upd = memit_update(k1, clip_residuals(r, current, hp["clip"]), kp, lam=hp["lambda"], ridge=settings.ridge)
+        else:
+            upd, rank = alphaedit_update(k1, clip_residuals(r, current, hp["clip"]), kp, tol=hp["tol"],
+                                         alpha=settings.alphaedit_alpha)
+            extra["null_space_rank"] = rank
+        edited_mlp = copy.deepcopy(original)
+        model.set_fact_mlp(edited_mlp)
+        apply_update(model, upd)
+        rows.append({**base, "editor": editor, "hyperparameters": _hp_json(hp), "seconds": time.perf_counter() - t,
+                     "update_norm": float(upd.norm()), **extra,
+                     **_evaluate(model, corpus, edited, preserved, new_mapping, base_ce)})
+        model.set_fact_mlp(original)
+    return rows
+
+
+def save_base(path, corpus: Corpus, vocab: torch.Tensor, model: EditLM, settings: BaseSettings, metrics: dict) -> None:
+    """Everything needed to edit the base model later: corpus, embeddings, weights, settings."""
+    from ..io import save_tensors
+
+    m = model.fact_mlp
+    save_tensors({"corpus": {"subjects": corpus.subjects, "objects": corpus.objects, "words": corpus.words,
+                             "mapping": corpus.mapping, "templates": list(corpus.templates),
+                             "n_train_templates": corpus.n_train_templates},
+                  "vocab": vocab, "state": model.state_dict(), "mlp_scale": model.mlp_scale,
+                  "fact_mlp": {"hidden": m.hidden, "activation": m.activation},
+                  "settings": asdict(settings), "metrics": dict(metrics)}, path)
+
+
+def load_base(path) -> tuple[Corpus, torch.Tensor, EditLM, dict]:
+    """(corpus, vocab, model, metrics) saved by :func:`save_base`."""
+    from ..io import load_tensors
+    from ..mlp import GatedMLP
+
+    obj = load_tensors(path)
+    c = obj["corpus"]
+    corpus = Corpus(list(c["subjects"]), list(c["objects"]), list(c["words"]), c["mapping"], tuple(c["templates"]),
+                    int(c["n_train_templates"]))
+    vocab = obj["vocab"]
+    st = obj["settings"]
+    fact = GatedMLP(vocab.shape[1], int(obj["fact_mlp"]["hidden"]), activation=obj["fact_mlp"]["activation"])
+    model = EditLM(vocab, fact, mlp_scale=float(obj["mlp_scale"]), seed=0, other_rank=int(st["other_rank"]),
+                   rope_base=float(st["rope_base"]))
+    model.load_state_dict(obj["state"])
+    model.fact_mlp.requires_grad_(False)
+    return corpus, vocab, model, dict(obj["metrics"])
+
+
+def best_per_editor(rows: "pd.DataFrame", by: str = "score_gm") -> "pd.DataFrame":
+    """The best grid point per (editor, fraction, ...) by ``by`` (ties: the first row)."""
+    keys = [k for k in ("method", "editor", "fraction") if k in rows.columns]
+    return rows.loc[rows.groupby(keys, sort=True)[by].idxmax()].reset_index(drop=True)
+
+
+def _hp_json(hp: dict) -> str:
+    import json
+
+    return json.dumps(hp, sort_keys=True)
+
+
+def settings_dict(base: BaseSettings, edit: EditSettings) -> dict:
+    return {**asdict(base), **{f"edit_{k}": v for k, v in asdict(edit).items()}}

@@ -1,0 +1,213 @@
+"""Fact editing: corpus, edit plan, update equations (closed-form checks), each editor on a tiny
+trained model, MLP swapping, scores, and the save/load round trip."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from factmlp.claims import editing_claims
+from factmlp.editing.corpus import TEMPLATES, make_corpus
+from factmlp.editing.editors import (alphaedit_update, apply_update, clip_residuals, fit_deltas, memit_update,
+                                     rome_update)
+from factmlp.editing.experiment import (BaseSettings, EditSettings, corpus_facts, edit_plan, fact_accuracy,
+                                        fact_embeddings, load_base, run_edits, save_base, scores, train_base)
+from factmlp.methods import get_method
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+# ---------------------------------------------------------------- corpus and plan
+
+def test_corpus_is_deterministic_with_unique_single_token_names():
+    a, b = make_corpus(50, seed=3), make_corpus(50, seed=3)
+    assert a.subjects == b.subjects and torch.equal(a.mapping, b.mapping)
+    assert len(set(a.subjects)) == 50 and len(set(a.objects)) == a.n_objects == 25
+    assert not set(a.subjects) & set(a.objects)
+    assert all(" " not in n for n in a.subjects + a.objects)
+    assert sorted(set(a.mapping.tolist())) == list(range(25))  # every author has a book
+    assert make_corpus(50, seed=4).subjects != a.subjects
+
+
+def test_sentences_put_the_subject_in_the_template_and_the_object_last():
+    c = make_corpus(10, seed=0)
+    for j in range(len(TEMPLATES)):
+        toks = c.sentences(torch.arange(10), j)
+        words = c.templates[j].replace("{s}", " ").split()
+        assert toks.shape == (10, len(words) + 2)
+        assert (toks[:, -1] == c.object_token(c.mapping)).all()
+        assert ((toks[:, :-1] < c.n_subjects).sum(1) == 1).all()
+    assert c.text(3, 0) == f"{c.subjects[3]} was written by {c.objects[int(c.mapping[3])]}"
+
+
+def test_edit_plan_permutes_objects_among_the_edited_facts_only():
+    c = make_corpus(100, seed=1)
+    edited, preserved, new = edit_plan(c, 0.1, seed=0)
+    assert edited.numel() == 10 and preserved.numel() == 90
+    assert set(edited.tolist()).isdisjoint(preserved.tolist())
+    assert torch.equal(new[preserved], c.mapping[preserved])
+    assert sorted(new[edited].tolist()) == sorted(c.mapping[edited].tolist())
+    assert (new[edited] != c.mapping[edited]).any()
+    assert edit_plan(c, 0.001, seed=0)[0].numel() == 2  # at least two: a permutation needs two
+    with pytest.raises(ValueError, match="nothing is preserved"):
+        edit_plan(make_corpus(4, seed=0), 0.9, seed=0)
+
+
+def test_scores_on_known_inputs():
+    s = scores(1.0, 0.5, 0.25)
+    assert s["score_gm"] == pytest.approx(0.5)
+    assert s["score_hm"] == pytest.approx(3 / (1 + 2 + 4))
+    assert scores(1.0, 1.0, 1.0) == {"score_gm": 1.0, "score_hm": 1.0}
+    assert scores(0.0, 1.0, 1.0) == {"score_gm": 0.0, "score_hm": 0.0}
+    s = scores(0.9, 0.6, 0.8)
+    assert s["score_hm"] <= s["score_gm"] <= (0.9 + 0.6 + 0.8) / 3
+
+
+# ---------------------------------------------------------------- update equations
+
+def _keys(h=6, u=2, n_p=3, d=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
+    return r(h, u), r(d, u), r(h, n_p), r(d, h)
+
+
+def test_rome_single_edit_hits_the_target_and_is_rank_one():
+    k1, r, kp, w = _keys(u=1)
+    delta = rome_update(w, k1, r, kp, ridge=1e-9)
+    torch.testing.assert_close(delta @ k1, r, rtol=1e-10, atol=1e-12)
+    assert torch.linalg.matrix_rank(delta) == 1
+
+
+def test_rome_update_is_orthogonal_to_preserved_keys_in_the_c_metric():
+    """u = C^-1 k*: the update changes W k by (k^T C^-1 k / k*^T C^-1 k*) r, which is 0 for k with
+    k^T C^-1 k* = 0, i.e. C-orthogonal keys are untouched."""
+    k1, r, kp, w = _keys(h=4, u=1, n_p=6)
+    delta = rome_update(w, k1, r, kp, ridge=0.0)
+    c = kp @ kp.T / kp.shape[1]
+    cinv_k = torch.linalg.solve(c, k1[:, 0])
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(4, generator=g, dtype=torch.float64)
+    x = x - (x @ cinv_k) / (k1[:, 0] @ cinv_k) * k1[:, 0]  # x^T C^-1 k* = 0
+    torch.testing.assert_close(delta @ x, torch.zeros(5, dtype=torch.float64), atol=1e-10, rtol=0)
+
+
+def test_memit_reaches_the_targets_as_lambda_vanishes_and_solves_its_normal_equations():
+    k1, r, kp, _ = _keys(h=6, u=2)
+    delta = memit_update(k1, r, kp, lam=1e-10, ridge=1e-9)
+    torch.testing.assert_close(delta @ k1, r, rtol=1e-6, atol=1e-8)
+    lam = 3.0
+    delta = memit_update(k1, r, kp, lam=lam, ridge=0.0)
+    c = kp @ kp.T / kp.shape[1]
+    torch.testing.assert_close(delta @ (lam * c + k1 @ k1.T), r @ k1.T, rtol=1e-9, atol=1e-10)
+
+
+def test_alphaedit_update_lives_in_the_null_space_of_preserved_keys():
+    k1, r, kp, _ = _keys(h=8, u=2, n_p=4)
+    delta, rank = alphaedit_update(k1, r, kp, tol=1e-8)
+    assert rank == 4  # 8 dims, 4 preserved keys
+    torch.testing.assert_close(delta @ kp, torch.zeros(5, 4, dtype=torch.float64), atol=1e-10, rtol=0)
+    assert float((delta @ k1).norm()) > 0.1 * float(r.norm())
+    full, rank = alphaedit_update(k1, r, torch.eye(8, dtype=torch.float64), tol=0.5)
+    assert rank == 0 and float(full.norm()) == 0.0  # preserved keys span everything: no edit possible
+
+
+def test_clip_residuals_caps_each_column():
+    r = torch.tensor([[3.0, 0.1], [4.0, 0.0]], dtype=torch.float64)
+    cur = torch.tensor([[1.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    out = clip_residuals(r, cur, 0.5)
+    torch.testing.assert_close(out[:, 0], torch.tensor([0.3, 0.4], dtype=torch.float64))
+    torch.testing.assert_close(out[:, 1], r[:, 1])
+    assert clip_residuals(r, cur, None) is r
+
+
+# ---------------------------------------------------------------- on a tiny trained model
+
+@pytest.fixture(scope="module")
+def tiny_base(single_thread):
+    corpus = make_corpus(16, objects_per_subject=0.5, n_train_templates=8, n_templates=10, seed=0)
+    vocab = fact_embeddings(corpus, 16, seed=0)
+    method = get_method("gd", epochs=3000, lr=0.01, lr_min=1e-5, log_every=0)
+    mlp, _ = method.build(corpus_facts(corpus, vocab), 48, seed=0)
+    model, metrics = train_base(corpus, vocab, mlp, BaseSettings(epochs=80, batch_size=16, lr=0.01), seed=0)
+    return corpus, vocab, model, metrics, method
+
+
+def _single_edit(corpus, model):
+    """A subject and a preserved subject that the base model recalls, and a new object for the first."""
+    ok = [s for s in range(corpus.n_subjects)
+          if fact_accuracy(model, corpus, torch.tensor([s]), [0]) == 1.0]
+    assert len(ok) >= 2, "the tiny base model must recall some facts"
+    s, keep = ok[0], ok[1]
+    new = corpus.mapping.clone()
+    new[s] = (corpus.mapping[s] + 1) % corpus.n_objects
+    return s, keep, new
+
+
+@pytest.mark.parametrize("editor", ["rome", "memit", "alphaedit"])
+def test_each_editor_changes_the_edited_fact_and_keeps_a_preserved_one(tiny_base, editor):
+    corpus, _, base, _, _ = tiny_base
+    model = copy.deepcopy(base)
+    s, keep, new = _single_edit(corpus, model)
+    tokens = corpus.sentences(torch.tensor([s]), 0, new)
+    k1 = model.fact_keys(tokens[:, :-1]).T
+    preserved = torch.tensor([i for i in range(corpus.n_subjects) if i != s])
+    kp = model.fact_keys(corpus.sentences(preserved, 0)[:, :-1]).T
+    r = fit_deltas(model, tokens[:, :-1], tokens[:, -1], steps=100, lr=0.5, weight_decay=0.0, stop_loss=None).T
+    w = model.fact_mlp.down.weight.detach().to(torch.float64)
+    if editor == "rome":
+        upd = rome_update(w, k1, r, kp, ridge=1e-6)
+    elif editor == "memit":
+        upd = memit_update(k1, r, kp, lam=1.0, ridge=1e-6)
+    else:
+        upd, rank = alphaedit_update(k1, r, kp, tol=10.0)
+        assert rank > 0
+    apply_update(model, upd)
+    assert fact_accuracy(model, corpus, torch.tensor([s]), [0], new) == 1.0
+    assert fact_accuracy(model, corpus, torch.tensor([keep]), [0], new) == 1.0
+    assert fact_accuracy(base, corpus, torch.tensor([s]), [0], new) == 0.0  # the base did not know it
+
+
+def test_mlp_swap_and_the_baselines_through_run_edits(tiny_base):
+    corpus, vocab, model, metrics, method = tiny_base
+    grid = EditSettings(steps=(50,), lr=(0.5,), stop_loss=(None,), rome_weight_decay=(0.0,), memit_lambda=(1.0,),
+                        clip=(None,), alphaedit_tol=(10.0,))
+    before = [p.clone() for p in model.parameters()]
+    rows = run_edits(model, corpus, vocab, method, 48, 0.15, grid, base_ce=metrics["base_nonfact_ce"], seed=0)
+    assert [r["editor"] for r in rows] == ["mlp_swap", "rome", "memit", "alphaedit"]
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())), "run_edits must restore the model"
+    for r in rows:
+        assert r["n_edits"] == 2
+        for key in ("efficacy", "paraphrase", "specificity", "score_gm", "score_hm"):
+            assert 0.0 <= r[key] <= 1.0
+        assert r["score_gm"] == pytest.approx(scores(r["efficacy"], r["paraphrase"], r["specificity"])["score_gm"])
+        assert math.isfinite(r["nonfact_ppl_ratio"]) and r["nonfact_ppl_ratio"] > 0
+    swap = rows[0]
+    assert swap["efficacy"] >= 0.5  # the new GD MLP stores the new facts and the old attention reads it
+
+
+def test_save_and_load_base_gives_the_same_model(tiny_base, tmp_path):
+    corpus, vocab, model, metrics, _ = tiny_base
+    save_base(tmp_path / "base.pt", corpus, vocab, model, BaseSettings(epochs=80, batch_size=16, lr=0.01), metrics)
+    corpus2, vocab2, model2, metrics2 = load_base(tmp_path / "base.pt")
+    assert metrics2 == metrics and torch.equal(corpus2.mapping, corpus.mapping)
+    assert (corpus2.subjects, corpus2.objects, corpus2.words, corpus2.templates) == (
+        corpus.subjects, corpus.objects, corpus.words, corpus.templates)
+    tokens = corpus.sentences(torch.arange(16), 3)
+    with torch.no_grad():
+        torch.testing.assert_close(model2(tokens), model(tokens))
+
+
+def test_editing_claim_is_decided_on_the_gd_mlp():
+    import pandas as pd
+
+    rows = [("gd", "mlp_swap", 0.9), ("gd", "rome", 0.5), ("construction", "mlp_swap", 0.2),
+            ("construction", "memit", 0.6)]
+    best = pd.DataFrame([{"method": m, "editor": e, "score_gm": v, "fraction": 0.1, "n_edits": 10} for m, e, v in rows])
+    out = editing_claims(best, scale="test").iloc[0]
+    assert out["pass"] == "true" and "[not deciding]" in out["measured_value"]
+    best.loc[1, "score_gm"] = 0.95
+    assert editing_claims(best, scale="test").iloc[0]["pass"] == "false"
+    assert editing_claims(None, scale="test").iloc[0]["pass"] == "n/a"

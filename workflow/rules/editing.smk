@@ -1,0 +1,89 @@
+# Stage 6: fact editing (Dugan et al. Sec. 5.2, Fig 4): a base LM with a fact MLP in its MLP slot,
+# then MLP swapping against ROME, MEMIT and AlphaEdit at several edit fractions.
+
+
+rule edit_base:
+    output:
+        model="results/editing/{method}/base.pt",
+        table="results/editing/{method}/base.tsv",
+    log:
+        "logs/editing/{method}/base.log",
+    cache: True
+    conda:
+        "../../environment.yml"
+    threads: config["resources"]["threads"]
+    resources:
+        **heavy_resources(),
+    params:
+        editing=editing_settings(),
+        size=lambda wc: EDIT_SIZES[wc.method],
+        settings=lambda wc: method_settings(wc.method),
+    script:
+        "../../scripts/edit_base.py"
+
+
+rule edit_facts:
+    input:
+        model="results/editing/{method}/base.pt",
+    output:
+        table="results/editing/{method}/edits_f{fraction}.tsv",
+    log:
+        "logs/editing/{method}/edits_f{fraction}.log",
+    cache: True
+    conda:
+        "../../environment.yml"
+    threads: config["resources"]["threads"]
+    resources:
+        **heavy_resources(),
+    params:
+        editing=editing_settings(),
+        size=lambda wc: EDIT_SIZES[wc.method],
+        settings=lambda wc: method_settings(wc.method),
+        fraction=lambda wc: float(wc.fraction),
+    script:
+        "../../scripts/edit_facts.py"
+
+
+rule aggregate_editing:
+    input:
+        tables=editing_files(),
+        bases=[f"results/editing/{m}/base.tsv" for m in EDIT_SIZES],
+    output:
+        table="results/tables/editing.tsv",
+        best="results/tables/editing_best.tsv",
+    log:
+        "logs/tables/editing.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        **light_resources(),
+    script:
+        "../../scripts/aggregate_editing.py"
+
+
+rule plot_editing:
+    input:
+        best="results/tables/editing_best.tsv",
+    output:
+        pdf=report(
+            "results/figures/editing.pdf",
+            caption="../report/editing.rst",
+            category="Editing",
+            labels={"figure": "editing", "format": "pdf"},
+        ),
+        png=report(
+            "results/figures/editing.png",
+            caption="../report/editing.rst",
+            category="Editing",
+            labels={"figure": "editing", "format": "png"},
+        ),
+    log:
+        "logs/figures/editing.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        **light_resources(),
+    script:
+        "../../scripts/plot_editing.py"
