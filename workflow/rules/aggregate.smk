@@ -35,3 +35,19 @@ rule aggregate_rho:
         **light_resources(),
     script:
         "../../scripts/aggregate_rho.py"
+
+
+rule aggregate_benchmarks:
+    input:
+        benchmark_files(),
+    output:
+        table="results/tables/benchmarks.tsv",
+    log:
+        "logs/tables/benchmarks.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        **light_resources(),
+    script:
+        "../../scripts/aggregate_benchmarks.py"

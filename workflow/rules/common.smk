@@ -69,6 +69,14 @@ def editing_files():
     ]
 
 
+def benchmark_files():
+    """benchmark: files of the heavy experiment rules (cached rules cannot have one: Snakemake
+    forbids benchmark + cache on one rule, so artifact rules are cached and experiments timed)."""
+    files = [f.replace("results/usability/", "results/benchmarks/usability/") for f in usability_files()]
+    files += [f.replace("results/editing/", "results/benchmarks/editing/") for f in editing_files()]
+    return sorted(set(files))
+
+
 def usability_settings():
     """The usability section without its sweeps (the parameters of one usability job)."""
     return {k: v for k, v in USABILITY.items() if k != "sweeps"}
@@ -119,6 +127,8 @@ def final_outputs():
     if EDIT_SIZES:
         tables += ["results/tables/editing.tsv", "results/tables/editing_best.tsv"]
         figures += ["results/figures/editing.pdf", "results/figures/editing.png"]
+    if benchmark_files():
+        tables.append("results/tables/benchmarks.tsv")
     if USABILITY_SWEEPS:
         tables.append("results/tables/usability.tsv")
         figures += ["results/figures/usability.pdf", "results/figures/usability.png"]

@@ -29,7 +29,8 @@ rule edit_facts:
         table="results/editing/{method}/edits_f{fraction}.tsv",
     log:
         "logs/editing/{method}/edits_f{fraction}.log",
-    cache: True
+    benchmark:
+        "results/benchmarks/editing/{method}/edits_f{fraction}.tsv"
     conda:
         "../../environment.yml"
     threads: config["resources"]["threads"]

@@ -10,7 +10,8 @@ rule measure_usability:
         table="results/usability/{method}/{family}/d{d}_n{n}_s{seed}.tsv",
     log:
         "logs/usability/{method}/{family}/d{d}_n{n}_s{seed}.log",
-    cache: True
+    benchmark:
+        "results/benchmarks/usability/{method}/{family}/d{d}_n{n}_s{seed}.tsv"
     conda:
         "../../environment.yml"
     threads: config["resources"]["threads"]

@@ -1,0 +1,159 @@
+"""Scale-out and rerun guarantees, on the tiny config in tmp workdirs:
+
+- the SLURM executor plugin runs the whole tiny config on a one-node SLURM cluster on localhost
+  (tests/slurm/setup_slurm.sh installs Debian's slurmctld/slurmd/munge and starts them);
+- between-workflow caching: with --cache and SNAKEMAKE_OUTPUT_CACHE, a rerun after deleting
+  results/ takes every cached rule's outputs from the cache instead of recomputing them;
+- determinism: two fresh runs with the same seeds give identical tables (timing columns aside);
+- resilience: a run killed with SIGKILL mid-way, then rerun, gives the same tables as an
+  uninterrupted run, and leaves no temporary files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, SNAKEFILE, TINY_CONFIG, job_stats, output_of, run_snakemake
+
+pytestmark = pytest.mark.slow
+
+# columns that hold wall-clock measurements, not results
+TIMING = ("seconds", "_s", "time", "s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out",
+          "mean_load", "cpu_time")
+CACHED_RULES = ("embeddings", "decodability", "measure_capacity", "edit_base")
+
+
+def _is_timing(col: str) -> bool:
+    return col in TIMING or col.endswith("seconds") or col.endswith("_s")
+
+
+def table_digests(results: Path) -> dict[str, str]:
+    """sha256 of every results/tables/*.tsv and results/claims.tsv with timing columns dropped
+    (wall times differ between runs; every other value must not)."""
+    out = {}
+    for path in sorted(list((results / "tables").glob("*.tsv")) + [results / "claims.tsv"]):
+        if path.name == "benchmarks.tsv":
+            continue
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        df = df[[c for c in df.columns if not _is_timing(c)]]
+        out[path.name] = hashlib.sha256(df.to_csv(sep="\t", index=False).encode()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory) -> Path:
+    """One uninterrupted tiny run (shared by the determinism and resilience tests)."""
+    work = tmp_path_factory.mktemp("reference")
+    proc = run_snakemake(work, "--cores", "2", "--configfile", TINY_CONFIG, timeout=600)
+    assert proc.returncode == 0, output_of(proc)
+    return work
+
+
+def test_same_seed_gives_identical_tables(reference_run, tmp_path):
+    proc = run_snakemake(tmp_path, "--cores", "2", "--configfile", TINY_CONFIG, timeout=600)
+    assert proc.returncode == 0, output_of(proc)
+    ref, again = table_digests(reference_run / "results"), table_digests(tmp_path / "results")
+    assert set(ref) == set(again) and len(ref) >= 5
+    assert ref == again
+
+
+def _snakemake_cmd(workdir: Path, *args) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+            "--workflow-profile", "none", *map(str, args)]
+
+
+def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(reference_run, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    log = open(tmp_path / "killed.log", "w")
+    proc = subprocess.Popen(_snakemake_cmd(work, "--cores", "2", "--configfile", TINY_CONFIG), cwd=work,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # wait until some jobs have finished, then SIGKILL the whole process group mid-run
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        done = (tmp_path / "killed.log").read_text().count("Finished jobid")
+        if done >= 8:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be killed; kill earlier"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    log.close()
+    assert not (work / "results" / "claims.tsv").exists()
+    rerun = run_snakemake(work, "--cores", "2", "--configfile", TINY_CONFIG, "--rerun-incomplete", timeout=600)
+    out = output_of(rerun)
+    if rerun.returncode != 0 and "LockException" in out:
+        run_snakemake(work, "--unlock", "--configfile", TINY_CONFIG)
+        rerun = run_snakemake(work, "--cores", "2", "--configfile", TINY_CONFIG, "--rerun-incomplete", timeout=600)
+        out = output_of(rerun)
+    assert rerun.returncode == 0, out
+    assert table_digests(work / "results") == table_digests(reference_run / "results")
+    assert [p for p in (work / "results").rglob("*") if p.name.startswith(".")] == []
+
+
+def test_cache_rerun_takes_cached_rules_from_the_cache(tmp_path):
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    cache.mkdir()
+    env = {"SNAKEMAKE_OUTPUT_CACHE": str(cache)}
+    first = _run_env(work, env, "--cores", "2", "--cache", "--configfile", TINY_CONFIG)
+    assert first.returncode == 0, output_of(first)
+    assert any(cache.iterdir()), "nothing was stored in the cache"
+    shutil.rmtree(work / "results")
+    second = _run_env(work, env, "--cores", "2", "--cache", "--configfile", TINY_CONFIG)
+    out = output_of(second)
+    assert second.returncode == 0, out
+    stats = job_stats(out)
+    for rule in CACHED_RULES:
+        assert stats.get(rule), f"rule {rule} did not run at all:\n{out}"
+    # every cached job's output came from the cache: one "retrieved from cache" line per job
+    n_cached_jobs = sum(stats[r] for r in CACHED_RULES)
+    assert out.count("from the cache") + out.count("from cache") >= n_cached_jobs, out
+    # and none of them ran its script (the script would have rewritten its log)
+    ran = [line for line in out.splitlines() if line.strip().startswith(tuple(f"rule {r}:" for r in CACHED_RULES))]
+    assert len(ran) <= n_cached_jobs
+    assert (work / "results" / "claims.tsv").is_file()
+
+
+def _run_env(workdir: Path, env: dict, *args, timeout: float = 600) -> subprocess.CompletedProcess:
+    full = dict(os.environ, MPLBACKEND="Agg", **env)
+    full.pop("SNAKEMAKE_PROFILE", None)
+    workdir.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(_snakemake_cmd(workdir, *args), cwd=workdir, capture_output=True, text=True,
+                          timeout=timeout, env=full)
+
+
+@pytest.mark.slurm
+def test_slurm_executor_runs_the_tiny_config(tmp_path):
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip("the local SLURM cluster needs root and apt-get")
+    state = tmp_path / "slurm"
+    setup = subprocess.run(["bash", str(ROOT / "tests/slurm/setup_slurm.sh")], capture_output=True, text=True,
+                           timeout=600, env=dict(os.environ, SLURM_TEST_DIR=str(state)))
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    try:
+        work = tmp_path / "work"
+        env = {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        # The profile is the one users take to a cluster; the overrides are this test cluster's:
+        # partition "debug", squeue for job status (no accounting database), quick first status check.
+        proc = _run_env(work, env, "--profile", ROOT / "profiles" / "slurm", "--configfile", TINY_CONFIG,
+                        "--jobs", "4", "--default-resources", "slurm_partition=debug",
+                        "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
+                        "--latency-wait", "5", timeout=1500)
+        out = output_of(proc)
+        assert proc.returncode == 0, out
+        assert (work / "results" / "claims.tsv").is_file()
+        slurm_logs = list((work / ".snakemake" / "slurm_logs").rglob("*.log"))
+        assert slurm_logs, "no SLURM job logs: did the jobs run through sbatch?"
+        assert "Submitted job" in out or "sbatch" in out, out
+    finally:
+        subprocess.run(["bash", str(ROOT / "tests/slurm/teardown_slurm.sh")], env=dict(os.environ, SLURM_TEST_DIR=str(state)))
