@@ -20,6 +20,7 @@ include: "workflow/rules/decodability.smk"
 include: "workflow/rules/capacity.smk"
 include: "workflow/rules/usability.smk"
 include: "workflow/rules/editing.smk"
+include: "workflow/rules/nichani.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 

@@ -111,7 +111,8 @@ def expected_jobs(config: dict) -> dict:
     """Capacity jobs and fact sets a (validated or raw) config asks for, as the workflow defines them.
 
     Returns ``{"capacity": [(sweep, method, family, d, n, seed), ...], "usability": [same],
-    "fact_sets": {(family, d, n, seed)}}`` (a usability job needs the capacity of its method too).
+    "fact_sets": {(family, d, n, seed)}, "nichani": {part: [job, ...]}}`` (a usability job needs the
+    capacity of its method too; see :func:`nichani_jobs`).
     """
     capacity = []
     for sweep in config["capacity"]["sweeps"]:
@@ -129,7 +130,29 @@ def expected_jobs(config: dict) -> dict:
     dec = config.get("decodability", {})
     for fam, point, seed in itertools.product(dec.get("families", []), dec.get("points", []), dec.get("seeds", [0])):
         sets.add((fam, point["d"], point["n_facts"], seed))
-    return {"capacity": capacity, "usability": usability, "fact_sets": sets}
+    return {"capacity": capacity, "usability": usability, "fact_sets": sets, "nichani": nichani_jobs(config)}
+
+
+def nichani_jobs(config: dict) -> dict[str, list]:
+    """Jobs of the Nichani stage per part, from a raw config (absent keys: the schema's empty lists).
+
+    ``linear``/``mlp``: (memory, d, m, seed); ``recall``: (d, heads, head_dim, mlp_width, seed);
+    ``tradeoff``: (heads, mlp_width, seed); ``sequential``: (model, seed).
+    """
+    nic = config.get("nichani") or {}
+    lin, mlp = nic.get("linear", {}), nic.get("mlp", {})
+    lin_sizes = [(d, d) for d in lin.get("dims", [])] + [(lin.get("rank_d", 32), r) for r in lin.get("ranks", [])]
+    linear = [(mem, d, m, s) for mem in lin.get("memories", ["outer", "trained"]) for d, m in lin_sizes
+              for s in lin.get("seeds", [0])]
+    mlps = [(mem, d, m, s) for mem in ("trained", "ntk")
+            for d, m in itertools.product(mlp.get(mem, {}).get("dims", []), mlp.get(mem, {}).get("widths", []))
+            for s in mlp.get("seeds", [0])]
+    rec, tr, seq = nic.get("recall", {}), nic.get("tradeoff", {}), nic.get("sequential", {})
+    recall = [(p["d"], p["heads"], p["head_dim"], p["mlp_width"], s) for p in rec.get("points", [])
+              for s in rec.get("seeds", [0])]
+    tradeoff = list(itertools.product(tr.get("heads", []), tr.get("mlp_widths", []), tr.get("seeds", [0])))
+    sequential = list(itertools.product(seq.get("models", []), seq.get("seeds", [0])))
+    return {"linear": linear, "mlp": mlps, "recall": recall, "tradeoff": tradeoff, "sequential": sequential}
 
 
 def copy_config_dir(workdir) -> Path:

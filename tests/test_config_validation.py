@@ -177,6 +177,32 @@ BAD_CONFIGS = [
     ("editing-base-twice", _set(["editing", "base_mlps"], [{"method": "gd", "size": 4}, {"method": "gd", "size": 8}]),
      "editing.base_mlps[1].method", "twice"),
     ("editing-grid-negative-lr", _set(["editing", "grid"], {"lr": [-0.1]}), "editing.grid.lr[0]", None),
+    # Nichani et al. stage
+    ("nichani-unknown-key", _set(["nichani", "attention"], {}), "nichani.attention", "unknown key"),
+    ("nichani-unknown-memory", _set(["nichani", "linear", "memories"], ["outer", "hebbian"]),
+     "nichani.linear.memories[1]", "hebbian"),
+    ("nichani-dim-zero", _set(["nichani", "linear", "dims"], [8, 0]), "nichani.linear.dims[1]", None),
+    ("nichani-rank-not-below-d", _set(["nichani", "linear", "ranks"], [4, 32]), "nichani.linear.ranks[1]", "rank_d=32"),
+    ("nichani-min-accuracy-zero", _set(["nichani", "linear", "search", "min_accuracy"], 0),
+     "nichani.linear.search.min_accuracy", None),
+    ("nichani-train-lr-zero", _set(["nichani", "mlp", "train", "lr"], 0), "nichani.mlp.train.lr", None),
+    ("nichani-mlp-dims-without-widths", _set(["nichani", "mlp", "trained", "widths"], []),
+     "nichani.mlp.trained.widths", "dims is set"),
+    ("nichani-mlp-unknown-memory", _set(["nichani", "mlp", "hebbian"], {"dims": [8], "widths": [8]}),
+     "nichani.mlp.hebbian", "unknown key"),
+    ("nichani-point-missing-heads", _del(["nichani", "recall", "points", 0, "heads"]), "nichani.recall.points[0].heads",
+     "missing required key"),
+    ("nichani-point-negative-width", _set(["nichani", "recall", "points", 0, "mlp_width"], -1),
+     "nichani.recall.points[0].mlp_width", "-1"),
+    ("nichani-recall-size-order", _set(["nichani", "recall", "size_min"], 64), "nichani.recall.size_min", "size_max"),
+    ("nichani-recall-empty-lrs", _set(["nichani", "recall", "train", "lrs"], []), "nichani.recall.train.lrs", None),
+    ("nichani-tradeoff-heads-without-widths", _set(["nichani", "tradeoff", "mlp_widths"], []),
+     "nichani.tradeoff.mlp_widths", "heads is set"),
+    ("nichani-task-length-two", _set(["nichani", "tradeoff", "task", "length"], 2), "nichani.tradeoff.task.length", None),
+    ("nichani-sequential-unknown-model", _set(["nichani", "sequential", "models"], ["rnn"]),
+     "nichani.sequential.models[0]", None),
+    ("nichani-sequential-negative-lr", _set(["nichani", "sequential", "lr", "softmax"], -1.0),
+     "nichani.sequential.lr.softmax", None),
     ("usability-duplicate-sweep", lambda cfg: cfg["usability"]["sweeps"].append(copy.deepcopy(cfg["usability"]["sweeps"][0])),
      f"usability.sweeps[{len(load_yaml(DEFAULT_CONFIG)['usability']['sweeps'])}].name", "used twice"),
 ]
@@ -276,6 +302,12 @@ def test_minimal_config_gets_every_section():
     assert cfg["methods"]["gd"]["epochs"] == 10000
     assert cfg["capacity"]["width_max"] == 65536
     assert cfg["capacity"]["rel_tol"] == 0.05
+    # the Nichani stage is off: every job list is empty, the settings have their defaults
+    nic = cfg["nichani"]
+    assert nic["linear"]["dims"] == [] and nic["linear"]["ranks"] == [] and nic["recall"]["points"] == []
+    assert nic["mlp"]["trained"] == {"dims": [], "widths": []} and nic["tradeoff"]["heads"] == []
+    assert nic["sequential"]["models"] == [] and nic["sequential"]["lr"] == {"linear": 0.1, "softmax": 3.0}
+    assert nic["linear"]["search"]["min_accuracy"] == 1.0 and nic["recall"]["train"]["steps"] == 16384
 
 
 def test_defaults_are_not_shared_between_configs():

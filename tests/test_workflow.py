@@ -37,9 +37,21 @@ def _expected_stats(config: dict) -> dict[str, int]:
     n_frac = len(ed.get("fractions", [0.01, 0.02, 0.05, 0.1]))
     edit = ({"edit_base": n_base, "edit_facts": n_base * n_frac, "aggregate_editing": 1, "plot_editing": 1}
             if n_base else {})
+    nic = jobs["nichani"]
+    parts = [p for p in ("linear", "mlp", "recall", "tradeoff", "sequential") if nic[p]]
+    figures = {"memories": ("linear", "mlp"), "recall": ("recall", "tradeoff"), "sequential": ("sequential",)}
+    nichani = {
+        "nichani_memory_capacity": len(set(nic["linear"])) + len(set(nic["mlp"])),
+        "nichani_recall_capacity": len(set(nic["recall"])),
+        "nichani_tradeoff": len(set(nic["tradeoff"])),
+        "nichani_sequential": len(set(nic["sequential"])),
+        "aggregate_nichani": int(bool(parts)),  # one job writes every configured nichani_*.tsv
+        **{f"plot_nichani_{f}": 1 for f, needs in figures.items() if set(needs) & set(parts)},
+    }
     return {
         **usab,
         **edit,
+        **{rule: n for rule, n in nichani.items() if n},
         "embeddings": n_sets,
         "fact_set": n_sets,
         "decodability": n_sets,
@@ -217,6 +229,35 @@ def test_end_to_end_tiny(tmp_path, tiny_config):
     for r in best:
         assert 0.0 <= float(r["score_gm"]) <= 1.0 and float(r["nonfact_ppl_ratio"]) > 0
 
+    # ---- Nichani et al.: one row per job, capacities within the search range, C9 decided
+    nic = jobs["nichani"]
+    for part in ("linear", "mlp", "recall", "tradeoff", "sequential", "stages"):
+        assert (tables / f"nichani_{part}.tsv").stat().st_size > 0
+    for fig in ("memories", "recall", "sequential"):
+        assert (figures / f"nichani_{fig}.pdf").read_bytes().startswith(b"%PDF")
+        assert (figures / f"nichani_{fig}.png").read_bytes().startswith(b"\x89PNG")
+    for am in ("linear", "mlp"):
+        rows = _read_tsv(tables / f"nichani_{am}.tsv")
+        assert {(r["memory"], int(r["d"]), int(r["m"]), int(r["seed"])) for r in rows} == set(nic[am])
+        cap = cfg["nichani"][am]["search"]["max_per_param"]
+        for r in rows:
+            if r["found"] == "True":
+                assert cfg["nichani"][am]["search"]["n_min"] <= int(float(r["n_stored"])) <= cap * int(r["axis_params"])
+    lin = {(r["memory"], int(r["d"]), int(r["m"])): r for r in _read_tsv(tables / "nichani_linear.tsv")}
+    for d in cfg["nichani"]["linear"]["dims"]:  # gradient descent beats the outer-product construction
+        assert int(float(lin[("trained", d, d)]["n_stored"])) > int(float(lin[("outer", d, d)]["n_stored"] or 0))
+    recall = _read_tsv(tables / "nichani_recall.tsv")
+    assert len(recall) == len(nic["recall"]) and all(r["found"] == "True" for r in recall)
+    trade = _read_tsv(tables / "nichani_tradeoff.tsv")
+    assert len(trade) == len(nic["tradeoff"]) and all(0 <= float(r["best_accuracy"]) <= 1 for r in trade)
+    curves = _read_tsv(tables / "nichani_sequential.tsv")
+    seq = cfg["nichani"]["sequential"]
+    for model, seed in nic["sequential"]:
+        steps = [int(r["step"]) for r in curves if (r["model"], int(r["seed"])) == (model, seed)]
+        assert steps[0] == 0 and steps[-1] == seq["steps"] and len(steps) == seq["steps"] // seq["eval_every"] + 1
+    assert len(_read_tsv(tables / "nichani_stages.tsv")) == len(nic["sequential"])
+    assert claims["C9"]["pass"] in ("true", "false"), claims["C9"]
+
     # ---- rho table: one row per fact set, rho in (0, 1]
     rho = _read_tsv(tables / "rho.tsv")
     assert {(r["family"], int(r["d"]), int(r["n_facts"]), int(r["seed"])) for r in rho} == jobs["fact_sets"]
@@ -237,6 +278,12 @@ def test_end_to_end_tiny(tmp_path, tiny_config):
             expected_logs.add(f"{stage}/{fam}/d{d}_n{n}_s{s}.log")
     for _, method, fam, d, n, s in jobs["capacity"]:
         expected_logs.add(f"capacity/{method}/{fam}/d{d}_n{n}_s{s}.log")
+    for am in ("linear", "mlp"):
+        expected_logs |= {f"nichani/{am}/{mem}/d{d}_m{m}_s{s}.log" for mem, d, m, s in nic[am]}
+    expected_logs |= {f"nichani/recall/d{d}_h{h}_dh{e}_m{m}_s{s}.log" for d, h, e, m, s in nic["recall"]}
+    expected_logs |= {f"nichani/tradeoff/h{h}_m{m}_s{s}.log" for h, m, s in nic["tradeoff"]}
+    expected_logs |= {f"nichani/sequential/{model}_s{s}.log" for model, s in nic["sequential"]}
+    expected_logs |= {f"figures/nichani_{f}.log" for f in ("memories", "recall", "sequential")}
     missing = expected_logs - {p.relative_to(logs).as_posix() for p in log_files}
     assert not missing, f"jobs without a log: {sorted(missing)}"
     for p in log_files:

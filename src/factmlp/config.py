@@ -131,6 +131,27 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
     _check_families(dec["families"], dec["points"], families, "decodability", fail)
     if dec["families"] and not dec["points"]:
         fail("decodability.points", "decodability.families is set but no points are given")
+    _check_nichani(config["nichani"], fail)
+
+
+def _check_nichani(nic: dict, fail) -> None:
+    """Cross-key checks of the Nichani et al. section (sizes that only make sense together)."""
+    lin = nic["linear"]
+    for i, rank in enumerate(lin["ranks"]):
+        if rank >= lin["rank_d"]:
+            fail(f"nichani.linear.ranks[{i}]", f"rank {rank} is not below nichani.linear.rank_d={lin['rank_d']} "
+                 "(full rank is measured through nichani.linear.dims)")
+    pairs = [("mlp.trained", "dims", "widths"), ("mlp.ntk", "dims", "widths"), ("tradeoff", "heads", "mlp_widths")]
+    for part, a, b in pairs:
+        sec = nic
+        for key in part.split("."):
+            sec = sec[key]
+        if bool(sec[a]) != bool(sec[b]):
+            given, empty = (a, b) if sec[a] else (b, a)
+            fail(f"nichani.{part}.{empty}", f"nichani.{part}.{given} is set but {empty} is empty")
+    rec = nic["recall"]
+    if rec["size_min"] > rec["size_max"]:
+        fail("nichani.recall.size_min", f"{rec['size_min']} is larger than nichani.recall.size_max={rec['size_max']}")
 
 
 def _check_sweeps(sweeps, section, methods, families, fail) -> None:

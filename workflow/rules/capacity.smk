@@ -16,6 +16,8 @@ rule measure_capacity:
     resources:
         **heavy_resources(),
     params:
+        # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
+        job=lambda wc: dict(wc.items()),
         settings=lambda wc: method_settings(wc.method),
         seed=lambda wc: int(wc.seed),
         width_min=config["capacity"]["width_min"],

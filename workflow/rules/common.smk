@@ -15,6 +15,7 @@ USABILITY = config["usability"]
 USABILITY_SWEEPS = USABILITY["sweeps"]
 EDITING = config["editing"]
 EDIT_SIZES = {b["method"]: b["size"] for b in EDITING["base_mlps"]}
+NICHANI = config["nichani"]
 
 
 def n_values(n):
@@ -72,7 +73,9 @@ def editing_files():
 def benchmark_files():
     """benchmark: files of the heavy experiment rules (cached rules cannot have one: Snakemake
     forbids benchmark + cache on one rule, so artifact rules are cached and experiments timed)."""
-    files = [f.replace("results/usability/", "results/benchmarks/usability/") for f in usability_files()]
+    files = [
+        f.replace("results/usability/", "results/benchmarks/usability/") for f in usability_files()
+    ]
     files += [f.replace("results/editing/", "results/benchmarks/editing/") for f in editing_files()]
     return sorted(set(files))
 
@@ -132,6 +135,10 @@ def final_outputs():
     if USABILITY_SWEEPS:
         tables.append("results/tables/usability.tsv")
         figures += ["results/figures/usability.pdf", "results/figures/usability.png"]
+    tables += [f"results/tables/nichani_{part}.tsv" for part in nichani_parts()]
+    figures += [
+        f"results/figures/nichani_{f}.{ext}" for f in nichani_figures() for ext in ("pdf", "png")
+    ]
     return tables + figures
 
 
@@ -142,6 +149,9 @@ def claims_inputs(wildcards):
         inputs["usability"] = "results/tables/usability.tsv"
     if EDIT_SIZES:
         inputs["editing"] = "results/tables/editing_best.tsv"
+    for part in ("linear", "mlp", "recall"):
+        if part in nichani_parts():
+            inputs[f"nichani_{part}"] = f"results/tables/nichani_{part}.tsv"
     return inputs
 
 
@@ -163,4 +173,103 @@ def wildcard_patterns():
         "seed": r"\d+",
         "sweep": "|".join(re.escape(s["name"]) for s in SWEEPS),
         "fraction": r"[0-9.e-]+",
+        "am": "linear|mlp",
+        "memory": "outer|trained|ntk",
+        "m": r"\d+",
+        "heads": r"\d+",
+        "dh": r"\d+",
+        "model": "linear|softmax",
     }
+
+
+# ---- Nichani et al. 2024 (workflow/rules/nichani.smk)
+
+NICHANI_PARTS = ("linear", "mlp", "recall", "tradeoff", "sequential", "stages")
+
+
+def nichani_memory_jobs(am):
+    """(memory, d, m, seed) of every capacity search of the ``am`` (linear | mlp) memories."""
+    sec = NICHANI[am]
+    if am == "linear":
+        sizes = [(d, d) for d in sec["dims"]] + [(sec["rank_d"], r) for r in sec["ranks"]]
+        per_memory = [(mem, size) for mem in sec["memories"] for size in sizes]
+    else:
+        per_memory = [
+            (mem, size)
+            for mem in ("trained", "ntk")
+            for size in itertools.product(sec[mem]["dims"], sec[mem]["widths"])
+        ]
+    return [(mem, d, m, s) for (mem, (d, m)), s in itertools.product(per_memory, sec["seeds"])]
+
+
+def nichani_files(part):
+    """Per-job tables aggregated into results/tables/nichani_{part}.tsv."""
+    if part in ("linear", "mlp"):
+        return [
+            f"results/nichani/{part}/{mem}/d{d}_m{m}_s{s}.tsv"
+            for mem, d, m, s in nichani_memory_jobs(part)
+        ]
+    if part == "recall":
+        rec = NICHANI["recall"]
+        return [
+            f"results/nichani/recall/d{p['d']}_h{p['heads']}_dh{p['head_dim']}_m{p['mlp_width']}_s{s}.tsv"
+            for p, s in itertools.product(rec["points"], rec["seeds"])
+        ]
+    if part == "tradeoff":
+        tr = NICHANI["tradeoff"]
+        return [
+            f"results/nichani/tradeoff/h{h}_m{m}_s{s}.tsv"
+            for h, m, s in itertools.product(tr["heads"], tr["mlp_widths"], tr["seeds"])
+        ]
+    seq = NICHANI["sequential"]
+    suffix = "_stages" if part == "stages" else ""
+    return [
+        f"results/nichani/sequential/{model}_s{s}{suffix}.tsv"
+        for model, s in itertools.product(seq["models"], seq["seeds"])
+    ]
+
+
+def nichani_parts():
+    """The parts of the Nichani section that are configured (each has a non-empty job list)."""
+    return [part for part in NICHANI_PARTS if nichani_files(part)]
+
+
+def nichani_figures():
+    parts = set(nichani_parts())
+    figures = {
+        "memories": {"linear", "mlp"},
+        "recall": {"recall", "tradeoff"},
+        "sequential": {"sequential"},
+    }
+    return [f for f, needs in figures.items() if needs & parts]
+
+
+def nichani_figure_inputs(figure):
+    """Tables of one Nichani figure (only the configured ones), named by part."""
+    needs = {
+        "memories": ("linear", "mlp"),
+        "recall": ("recall", "tradeoff"),
+        "sequential": ("sequential", "stages"),
+    }[figure]
+    return {p: f"results/tables/nichani_{p}.tsv" for p in needs if p in nichani_parts()}
+
+
+def nichani_memory_settings(wildcards):
+    """Search and training settings of one memory capacity job (device from the config)."""
+    sec = NICHANI[wildcards.am]
+    return {
+        "search": dict(sec["search"]),
+        "train": {**sec["train"], "device": config["device"]},
+        "ntk": dict(config["methods"].get("ntk", {})),
+    }
+
+
+def nichani_settings(part):
+    """One Nichani part's settings without its job lists (the parameters of one job of that part),
+    so that adding a size to the config does not rerun the jobs that exist."""
+    lists = {
+        "recall": ("points", "seeds"),
+        "tradeoff": ("heads", "mlp_widths", "seeds"),
+        "sequential": ("models", "seeds"),
+    }
+    return {k: v for k, v in NICHANI[part].items() if k not in lists[part]}

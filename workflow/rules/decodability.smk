@@ -16,6 +16,8 @@ rule decodability:
     resources:
         **light_resources(),
     params:
+        # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
+        job=lambda wc: dict(wc.items()),
         batch_size=config["decodability"]["batch_size"],
         tol=config["decodability"]["tol"],
     script:

@@ -15,6 +15,8 @@ rule edit_base:
     resources:
         **heavy_resources(),
     params:
+        # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
+        job=lambda wc: dict(wc.items()),
         editing=editing_settings(),
         size=lambda wc: EDIT_SIZES[wc.method],
         settings=lambda wc: method_settings(wc.method),

@@ -13,6 +13,8 @@ rule embeddings:
     resources:
         **light_resources(),
     params:
+        # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
+        job=lambda wc: dict(wc.items()),
         family=family_params,
         d=lambda wc: int(wc.d),
         n_keys=lambda wc: int(wc.n),

@@ -1,0 +1,184 @@
+# Stage 7: Nichani, Lee, Bietti 2024, "Understanding factual recall in Transformers via associative
+# memories": capacity of linear and MLP associative memories (Fig 1), facts stored by a one-layer
+# Transformer and the attention/MLP trade-off (Fig 4), sequential learning (Fig 5); claim C9.
+
+
+rule nichani_memory_capacity:
+    output:
+        table="results/nichani/{am}/{memory}/d{d}_m{m}_s{seed}.tsv",
+        probes="results/nichani/{am}/{memory}/d{d}_m{m}_s{seed}_probes.tsv",
+    log:
+        "logs/nichani/{am}/{memory}/d{d}_m{m}_s{seed}.log",
+    cache: True
+    conda:
+        "../../environment.yml"
+    threads: config["resources"]["threads"]
+    resources:
+        **heavy_resources(),
+    params:
+        # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
+        job=lambda wc: dict(wc.items()),
+        settings=nichani_memory_settings,
+    script:
+        "../../scripts/nichani_memory_capacity.py"
+
+
+rule nichani_recall_capacity:
+    output:
+        table="results/nichani/recall/d{d}_h{heads}_dh{dh}_m{m}_s{seed}.tsv",
+        probes="results/nichani/recall/d{d}_h{heads}_dh{dh}_m{m}_s{seed}_probes.tsv",
+    log:
+        "logs/nichani/recall/d{d}_h{heads}_dh{dh}_m{m}_s{seed}.log",
+    cache: True
+    conda:
+        "../../environment.yml"
+    threads: config["resources"]["threads"]
+    resources:
+        **heavy_resources(),
+    params:
+        # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
+        job=lambda wc: dict(wc.items()),
+        recall=nichani_settings("recall"),
+        device=config["device"],
+    script:
+        "../../scripts/nichani_recall_capacity.py"
+
+
+rule nichani_tradeoff:
+    output:
+        table="results/nichani/tradeoff/h{heads}_m{m}_s{seed}.tsv",
+    log:
+        "logs/nichani/tradeoff/h{heads}_m{m}_s{seed}.log",
+    cache: True
+    conda:
+        "../../environment.yml"
+    threads: config["resources"]["threads"]
+    resources:
+        **heavy_resources(),
+    params:
+        # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
+        job=lambda wc: dict(wc.items()),
+        tradeoff=nichani_settings("tradeoff"),
+        device=config["device"],
+    script:
+        "../../scripts/nichani_tradeoff.py"
+
+
+rule nichani_sequential:
+    output:
+        curve="results/nichani/sequential/{model}_s{seed}.tsv",
+        stages="results/nichani/sequential/{model}_s{seed}_stages.tsv",
+    log:
+        "logs/nichani/sequential/{model}_s{seed}.log",
+    cache: True
+    conda:
+        "../../environment.yml"
+    threads: config["resources"]["threads"]
+    resources:
+        **heavy_resources(),
+    params:
+        # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
+        job=lambda wc: dict(wc.items()),
+        sequential=nichani_settings("sequential"),
+    script:
+        "../../scripts/nichani_sequential.py"
+
+
+rule aggregate_nichani:
+    input:
+        **{part: nichani_files(part) for part in nichani_parts()},
+    output:
+        **{part: f"results/tables/nichani_{part}.tsv" for part in nichani_parts()},
+    log:
+        "logs/tables/nichani.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        **light_resources(),
+    script:
+        "../../scripts/aggregate_nichani.py"
+
+
+rule plot_nichani_memories:
+    input:
+        unpack(lambda wc: nichani_figure_inputs("memories")),
+    output:
+        pdf=report(
+            "results/figures/nichani_memories.pdf",
+            caption="../report/nichani_memories.rst",
+            category="Nichani et al.",
+            labels={"figure": "associative memories", "format": "pdf"},
+        ),
+        png=report(
+            "results/figures/nichani_memories.png",
+            caption="../report/nichani_memories.rst",
+            category="Nichani et al.",
+            labels={"figure": "associative memories", "format": "png"},
+        ),
+    log:
+        "logs/figures/nichani_memories.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        **light_resources(),
+    script:
+        "../../scripts/plot_nichani.py"
+
+
+rule plot_nichani_recall:
+    input:
+        unpack(lambda wc: nichani_figure_inputs("recall")),
+    output:
+        pdf=report(
+            "results/figures/nichani_recall.pdf",
+            caption="../report/nichani_recall.rst",
+            category="Nichani et al.",
+            labels={"figure": "factual recall", "format": "pdf"},
+        ),
+        png=report(
+            "results/figures/nichani_recall.png",
+            caption="../report/nichani_recall.rst",
+            category="Nichani et al.",
+            labels={"figure": "factual recall", "format": "png"},
+        ),
+    log:
+        "logs/figures/nichani_recall.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        **light_resources(),
+    script:
+        "../../scripts/plot_nichani.py"
+
+
+rule plot_nichani_sequential:
+    input:
+        unpack(lambda wc: nichani_figure_inputs("sequential")),
+    output:
+        pdf=report(
+            "results/figures/nichani_sequential.pdf",
+            caption="../report/nichani_sequential.rst",
+            category="Nichani et al.",
+            labels={"figure": "sequential learning", "format": "pdf"},
+        ),
+        png=report(
+            "results/figures/nichani_sequential.png",
+            caption="../report/nichani_sequential.rst",
+            category="Nichani et al.",
+            labels={"figure": "sequential learning", "format": "png"},
+        ),
+    log:
+        "logs/figures/nichani_sequential.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        **light_resources(),
+    params:
+        answers_per_relation=NICHANI["sequential"]["task"]["answers_per_relation"],
+        stage_tol=NICHANI["sequential"]["stage_tol"],
+    script:
+        "../../scripts/plot_nichani.py"
