@@ -170,6 +170,18 @@ def tiny_config(tmp_path) -> Path:
     return dest
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> tuple[Path, str]:
+    """One uninterrupted run of the tiny config in a session tmp workdir: (workdir, its output).
+    Shared by the end-to-end test (which reruns in it, leaving every table as it was) and the
+    determinism and resilience tests (which compare their tables with its tables)."""
+    work = tmp_path_factory.mktemp("tiny_run")
+    proc = run_snakemake(work, "--cores", "2", "--configfile", TINY_CONFIG, timeout=600)
+    out = output_of(proc)
+    assert proc.returncode == 0, out
+    return work, out
+
+
 @pytest.fixture(scope="module")
 def single_thread():
     """Run a module's torch code on one thread (restored afterwards): numerical tests are small,

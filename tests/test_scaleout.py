@@ -52,12 +52,9 @@ def table_digests(results: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def reference_run(tmp_path_factory) -> Path:
-    """One uninterrupted tiny run (shared by the determinism and resilience tests)."""
-    work = tmp_path_factory.mktemp("reference")
-    proc = run_snakemake(work, "--cores", "2", "--configfile", TINY_CONFIG, timeout=600)
-    assert proc.returncode == 0, output_of(proc)
-    return work
+def reference_run(tiny_run) -> Path:
+    """The session's uninterrupted tiny run (tests/conftest.py::tiny_run)."""
+    return tiny_run[0]
 
 
 def _snakemake_cmd(workdir: Path, *args) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (
+    TINY_CONFIG,
     DEFAULT_CONFIG,
     PAPER_CONFIG,
     PIPELINE_RULES,
@@ -138,14 +139,12 @@ def _hidden_files(root: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_end_to_end_tiny(tmp_path, tiny_config):
+def test_end_to_end_tiny(tiny_run):
+    tiny_config = TINY_CONFIG
     cfg = load_yaml(tiny_config)
-    workdir = tmp_path / "work"
 
-    # ---- first run: everything
-    proc = run_snakemake(workdir, "--cores", "2", "--configfile", tiny_config, timeout=240)
-    out = output_of(proc)
-    assert proc.returncode == 0, out
+    # ---- first run: everything (the session's shared tiny run, tests/conftest.py::tiny_run)
+    workdir, out = tiny_run
     first_stats = job_stats(out)
     _assert_stats(first_stats, cfg, out)
 
