@@ -83,6 +83,19 @@ def test_gd_runs_to_epoch_cap_when_facts_cannot_be_stored():
     assert metrics["train_accuracy"] < 1.0
 
 
+def test_max_seconds_stops_training_early():
+    # a tiny budget stops a run that would otherwise go to its 10^6-epoch cap after the first epoch
+    settings = GDSettings(epochs=1_000_000, lr=1e-2, max_seconds=1e-9, log_every=0)
+    _, metrics = train_gated_mlp(_unstorable_facts(), 4, settings=settings, seed=0)
+    assert metrics["epochs"] == 1
+    assert metrics["train_accuracy"] < 1.0
+
+
+def test_max_seconds_must_be_nonnegative(small_facts):
+    with pytest.raises(ValueError, match="max_seconds"):
+        train_gated_mlp(small_facts, 4, settings=GDSettings(max_seconds=-1.0), seed=0)
+
+
 @pytest.mark.parametrize("lr", [1e30, float("inf")])
 def test_nonfinite_loss_raises(lr):
     with pytest.raises(TrainingDivergedError, match="diverged"):

@@ -61,6 +61,7 @@ class GDSettings:
     dtype: str = "float32"  # training precision; storage is checked in float64
     device: str = "cpu"  # "cpu", "cuda", or "auto"
     log_every: int = 1000  # epochs between progress lines
+    max_seconds: float = 0.0  # wall-clock cap on one training run, 0 = none (machine-dependent: benchmarks only)
 
 
 def _init_gated_(mlp: GatedMLP, g: torch.Generator) -> None:
@@ -102,6 +103,9 @@ def fit_full_batch(model: torch.nn.Module, facts: FactSet, *, settings: GDSettin
             log.info("%s epoch=%d loss=%.3e acc=%.4f lr=%.2e", label, epoch, loss_val, acc, lr)
         if acc == 1.0:
             break
+        if s.max_seconds and time.perf_counter() - t0 >= s.max_seconds:
+            log.info("%s stopped by max_seconds=%g at epoch %d (acc=%.4f)", label, s.max_seconds, epoch, acc)
+            break
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -111,6 +115,8 @@ def fit_full_batch(model: torch.nn.Module, facts: FactSet, *, settings: GDSettin
 def _check(settings: GDSettings) -> tuple[torch.dtype, torch.device]:
     if settings.epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {settings.epochs}")
+    if settings.max_seconds < 0:
+        raise ValueError(f"max_seconds must be >= 0 (0 = no cap), got {settings.max_seconds}")
     return {"float32": torch.float32, "float64": torch.float64}[settings.dtype], resolve_device(settings.device)
 
 
