@@ -93,7 +93,7 @@ def _project_simplex(y: torch.Tensor) -> torch.Tensor:
 
 
 def _fista_simplex(
-    gram: torch.Tensor, lam: torch.Tensor, *, iters: int, tol: float, polish_every: int = 10
+    gram: torch.Tensor, lam: torch.Tensor, *, iters: int, tol: float, polish_every: int = 25
 ) -> torch.Tensor:
     """Minimise lam^T G lam over the simplex, batched. gram (B, k, k), lam (B, k) feasible start.
 
@@ -222,10 +222,15 @@ def decodability(
         lo = torch.zeros(b, dtype=torch.float64)
         hi = torch.zeros(b, dtype=torch.float64)
         x = torch.zeros(b, d, dtype=torch.float64)
+        vb = v[idx][:, None, :]
+
+        def directions(cols: torch.Tensor) -> torch.Tensor:  # a_ij for j in cols: (B, c, d)
+            a = (vb - v[cols]) / dist.gather(1, cols)[:, :, None]
+            return torch.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+
+        a = directions(work)  # (B, k, d)
+        gram = a @ a.transpose(1, 2)  # (B, k, k), extended by the new columns each round
         for rnd in range(max_rounds):
-            a = (v[idx][:, None, :] - v[work]) / dist.gather(1, work)[:, :, None]  # (B, k, d)
-            a = torch.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
-            gram = a @ a.transpose(1, 2)  # (B, k, k)
             act = ~done  # finished anchors keep their solution
             if bool(act.any()):
                 sub = _fista_simplex(gram[act], lam[act], iters=inner_iters, tol=inner_tol)
@@ -253,6 +258,11 @@ def decodability(
             new = torch.where(fresh, new, work[:, :1].expand_as(new))
             work = torch.cat([work, new], dim=1)
             lam = torch.cat([lam, torch.zeros(b, q, dtype=torch.float64)], dim=1)
+            a_new = directions(new)  # (B, q, d)
+            cross = a_new @ a.transpose(1, 2)  # (B, q, k)
+            gram = torch.cat([torch.cat([gram, cross.transpose(1, 2)], dim=2),
+                              torch.cat([cross, a_new @ a_new.transpose(1, 2)], dim=2)], dim=1)
+            a = torch.cat([a, a_new], dim=1)
         else:
             log.warning("decodability: %d anchors did not reach tol=%g in %d rounds", int((~done).sum()), tol, max_rounds)
         infeasible = dup | (hi < infeasible_tol) | (lo <= 0)
