@@ -32,9 +32,20 @@ if ! munge -n >/dev/null 2>&1; then
 fi
 munge -n | unmunge >/dev/null
 
+# a site's own slurm.conf / gres.conf is kept in $dir and put back by teardown_slurm.sh; ours carry
+# a marker line so that teardown removes them (a slurm-client without a reachable controller makes
+# every `scontrol` call, and so every Snakemake start with the SLURM plugin installed, wait ~9 s)
+marker="# written by factmlp tests/slurm/setup_slurm.sh"
+for f in slurm.conf gres.conf; do
+    if [ -f "/etc/slurm/$f" ] && ! grep -qxF "$marker" "/etc/slurm/$f"; then
+        cp -p "/etc/slurm/$f" "$dir/$f.site"
+    fi
+done
+
 # the node is named localhost (the machine's hostname may differ): slurmd runs with -N localhost
 mem=$(( $(free -m | awk '/^Mem:/{print $2}') - 2048 ))
 cat > /etc/slurm/slurm.conf <<CONF
+$marker
 ClusterName=factmlp-test
 SlurmctldHost=localhost
 SlurmUser=root
@@ -60,7 +71,7 @@ NodeName=localhost NodeHostname=localhost CPUs=$(nproc) RealMemory=$mem Gres=gpu
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 # a fake GPU, so that rules requesting gpu=1 can be scheduled in the test
-echo "NodeName=localhost Name=gpu File=/dev/null" > /etc/slurm/gres.conf
+printf '%s\n%s\n' "$marker" "NodeName=localhost Name=gpu File=/dev/null" > /etc/slurm/gres.conf
 
 # a daemon already running (from an earlier setup) is reconfigured, not started twice
 if pgrep -x slurmctld >/dev/null; then scontrol reconfigure || true; else slurmctld; fi
