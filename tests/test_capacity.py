@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from factmlp.capacity import CapacityResult, Probe, measure_capacity, search_min_width
+from factmlp.capacity import CapacityResult, Probe, measure_capacity, search_min_width, gallop_bisect
 from factmlp.facts import FactSet, evaluate_mlp, make_mapping
 from factmlp.methods import METHODS, Method, get_method
 from factmlp.mlp import GatedMLP
@@ -205,3 +205,28 @@ def test_measure_capacity_counts_divergence_as_failure():
     assert diverged and all(p.status == "diverged" and not p.success for p in diverged)
     assert all(p.param_count == GatedMLP(facts.d, p.width).param_count() for p in diverged)
     assert all(p.status == "ok" for p in res.probes if p.width >= 40)
+
+
+@pytest.mark.parametrize("relative_to", ["hi", "lo"])
+@pytest.mark.parametrize("rel_tol", [0.0, 0.1])
+def test_gallop_bisect_brackets_the_true_threshold(relative_to, rel_tol):
+    for first in (1, 3, 16):
+        for limit in (first, 40, 1000):
+            for thr in range(1, 1100, 7):
+                seen = []
+
+                def flipped(x):
+                    seen.append(x)
+                    return x >= thr
+
+                lo, hi = gallop_bisect(flipped, lo=first - 1, first=first, limit=limit, rel_tol=rel_tol,
+                                       relative_to=relative_to)
+                assert len(seen) == len(set(seen))  # each point probed once
+                if thr > limit:
+                    assert hi is None and lo == limit
+                    continue
+                assert lo < max(thr, first) <= hi  # the flip lies in (lo, hi]
+                ref = hi if relative_to == "hi" else lo
+                assert hi - lo <= max(1, int(rel_tol * ref))
+                if rel_tol == 0.0:
+                    assert hi == max(thr, first)

@@ -53,6 +53,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from .capacity import gallop_bisect
 from .facts import FactSet, evaluate_mlp
 from .io import derive_seed
 from .training import GDSettings, TrainingDivergedError, fit_full_batch
@@ -232,21 +233,10 @@ def largest_stored(probe, *, n_min: int, n_max: int, rel_tol: float) -> tuple[in
 
     if not ok(n_min):
         return None, probes
-    lo, hi = n_min, None
-    while hi is None:
-        if lo == n_max:
-            return lo, probes
-        n = min(2 * lo, n_max)
-        if ok(n):
-            lo = n
-        else:
-            hi = n
-    while hi - lo > max(1, int(rel_tol * lo)):
-        mid = (lo + hi) // 2
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid
+    if n_min == n_max:
+        return n_min, probes
+    lo, _ = gallop_bisect(lambda n: not ok(n), lo=n_min, first=min(2 * n_min, n_max), limit=n_max,
+                          rel_tol=rel_tol, relative_to="lo")
     return lo, probes
 
 

@@ -21,7 +21,7 @@ from .facts import FactSet, evaluate_mlp
 from .methods import Method
 from .training import TrainingDivergedError
 
-__all__ = ["Probe", "CapacityResult", "measure_capacity", "search_min_width"]
+__all__ = ["Probe", "CapacityResult", "measure_capacity", "search_min_width", "gallop_bisect"]
 
 log = logging.getLogger("factmlp.capacity")
 
@@ -74,22 +74,36 @@ def search_min_width(probe, *, width_min: int, width_max: int, rel_tol: float) -
             probes.append(seen[w])
         return seen[w].success
 
-    lo, hi, w = width_min - 1, None, width_min  # lo: largest known failure (width_min-1: none)
-    while True:
-        if run(w):
-            hi = w
-            break
-        lo = w
-        if w == width_max:
-            return None, probes
-        w = min(2 * w, width_max)
-    while hi - lo > max(1, int(rel_tol * hi)):
+    # lo: largest known failure (width_min - 1: none known)
+    _, hi = gallop_bisect(run, lo=width_min - 1, first=width_min, limit=width_max, rel_tol=rel_tol, relative_to="hi")
+    return hi, probes
+
+
+def gallop_bisect(flipped, *, lo: int, first: int, limit: int, rel_tol: float, relative_to: str) -> tuple[int, int | None]:
+    """Boundary of a monotone predicate: ``flipped(x)`` is False below some x* and True from x* on.
+
+    ``lo`` is a point known not to be flipped (it is not probed). Gallop x = first, 2 first, 4 first,
+    ... (capped at ``limit``) until a flipped point ``hi``; then bisect (lo, hi) until
+    ``hi - lo <= max(1, int(rel_tol * ref))`` with ref = hi or lo (``relative_to``). Returns
+    (lo, hi), ``hi`` None when not even ``limit`` is flipped (``lo`` is then the last point probed).
+    Shared by the width search here and the facts search of :mod:`factmlp.associative`.
+    """
+    if relative_to not in ("hi", "lo"):
+        raise ValueError(f"relative_to must be 'hi' or 'lo', got {relative_to!r}")
+    x = first
+    while not flipped(x):
+        lo = x
+        if x >= limit:
+            return lo, None
+        x = min(2 * x, limit)
+    hi = x
+    while hi - lo > max(1, int(rel_tol * (hi if relative_to == "hi" else lo))):
         mid = (lo + hi) // 2
-        if run(mid):
+        if flipped(mid):
             hi = mid
         else:
             lo = mid
-    return hi, probes
+    return lo, hi
 
 
 def measure_capacity(
