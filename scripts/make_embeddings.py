@@ -9,6 +9,6 @@ family = dict(p.family)
 kind = family.pop("kind")
 keys, values = make_key_value_tables(
     kind, p.n_keys, p.n_values, p.d, tied=p.tied, seed=derive_seed(p.seed, "embeddings"), **family
-)
+)  # family may carry keys: spherical (untied spherical keys, values of the family)
 save_tensors({"keys": keys, "values": values}, snakemake.output.tables)  # noqa: F821
 log.info("%s: keys %s, values %s (tied=%s)", kind, tuple(keys.shape), tuple(values.shape), p.tied)

@@ -1,8 +1,11 @@
-"""Adapter: results/claims.tsv from the capacity, rho, usability, editing and Nichani tables (rule `claims`)."""
+"""Adapter: results/claims.tsv from the capacity, rho, usability, editing and Nichani tables (rule `claims`).
+
+Rows C1-C9 then B1 (shared/claims.md revision 2); sweeps are found by name (factmlp.claims.SWEEP_NAMES)."""
 
 import pandas as pd
 
-from factmlp.claims import capacity_claims, editing_claims, nichani_claims, scaling_slopes, usability_claims
+from factmlp.claims import (capacity_claims, closed_form_claims, editing_claims, nichani_claims, scaling_slopes,
+                            usability_claims)
 from factmlp.io import setup_logging, write_tsv
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -16,7 +19,8 @@ nichani = {part: pd.read_csv(getattr(inp, f"nichani_{part}"), sep="\t") if f"nic
 claims = pd.concat([capacity_claims(cap, rho, dict(p.families), scale=p.scale),
                     usability_claims(usab, usable_at=p.usable_at, scale=p.scale),
                     editing_claims(edit, scale=p.scale),
-                    nichani_claims(nichani["linear"], nichani["mlp"], recall=nichani["recall"], scale=p.scale)],
+                    nichani_claims(nichani["linear"], nichani["mlp"], recall=nichani["recall"], scale=p.scale),
+                    closed_form_claims(cap, scale=p.scale)],
                    ignore_index=True)
 write_tsv(claims, snakemake.output.claims)  # noqa: F821
 write_tsv(scaling_slopes(cap, list(p.scaling_sweeps)), snakemake.output.slopes)  # noqa: F821

@@ -22,6 +22,7 @@ from factmlp.capacity import measure_capacity
 from factmlp.constructions import encoder_decoder as ed
 from factmlp.constructions.encoder_decoder import (
     Construction,
+    ConstructionJL,
     ConstructionSettings,
     ConstructionWhitened,
     build_encoder_decoder,
@@ -176,12 +177,19 @@ def test_registry_build_matches_function_and_whitened_method():
     assert ia == ib
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
-    c, _ = get_method("construction_whitened").build(facts, 16, seed=3)
+    # with the ridge choice switched off, construction_whitened whitens at the fixed ridge
+    c, _ = get_method("construction_whitened", whiten_ridges=()).build(facts, 16, seed=3)
     d_, _ = build_encoder_decoder(facts, 16, seed=3, settings=ConstructionSettings(whiten=True))
     for pc, pd in zip(c.parameters(), d_.parameters()):
         assert torch.equal(pc, pd)
     assert c.param_count() == a.param_count()
     assert not torch.equal(c.down.weight, a.down.weight)
+    # by default it chooses by rho; spike4 is row-normalised, where whitening lowers rho (checked
+    # independently in tests/test_whitening.py), so the choice is "off": exactly the construction
+    e, ie = get_method("construction_whitened").build(facts, 16, seed=3)
+    assert ie["whiten_choice"] == "off"
+    for pa, pe in zip(a.parameters(), e.parameters()):
+        assert torch.equal(pa, pe)
 
 
 # --------------------------------------------------------------------------- sizes and params
@@ -382,3 +390,88 @@ def test_infeasible_value_that_is_no_target_is_allowed():
     facts = FactSet(base.keys, v, mapping)
     mlp, _ = build_encoder_decoder(facts, 16, seed=0)
     _storage_check(mlp, facts)
+
+
+# --------------------------------------------------------------------------- construction_jl (Gaussian, m' > d)
+
+
+def test_construction_jl_settings_and_max_size():
+    """construction_jl: Gaussian P, m' searched up to ceil(8 d); the plain construction keeps the
+    cap d by default, and an orthogonal P stays capped at d whatever the factor."""
+    s = get_method("construction_jl").settings
+    assert METHODS["construction_jl"] is ConstructionJL
+    assert (s.projection, s.code_dim_max_factor, s.whiten, s.whiten_ridges) == ("gaussian", 8.0, False, ())
+    facts = _facts("spherical", 8, 6, seed=0)
+    assert get_method("construction_jl").max_size(facts) == 48
+    assert get_method("construction_jl", code_dim_max_factor=2.5).max_size(facts) == 15
+    assert get_method("construction_jl", projection="orthogonal").max_size(facts) == 6
+    assert get_method("construction", code_dim_max_factor=8.0).max_size(facts) == 6  # orthogonal
+    assert get_method("construction").settings.code_dim_max_factor == 1.0
+    assert get_method("construction", projection="gaussian").max_size(facts) == 6  # as before
+    with pytest.raises(ValueError, match="code_dim_max_factor"):
+        get_method("construction_jl", code_dim_max_factor=0)
+
+
+@pytest.mark.parametrize("m", [5, 9, 40])
+def test_orthogonal_projection_rejects_code_dim_above_d(m):
+    with pytest.raises(ValueError, match="orthogonal"):
+        jl_projection(m, 4, kind="orthogonal", generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="orthogonal"):
+        build_encoder_decoder(_facts("spherical", 16, 4, seed=0), m, seed=0)
+
+
+def test_gaussian_projection_above_d_is_isometric_on_average():
+    """m' > d: (m', d) i.i.d. N(0, 1/m'), so E[P^T P] = I_d; with m' = 4000, d = 8 each entry of
+    P^T P - I has s.d. <= sqrt(2/m') ~ 0.022, and 0.15 is ~7 s.d."""
+    m, d = 4000, 8
+    p = jl_projection(m, d, kind="gaussian", generator=torch.Generator().manual_seed(3))
+    assert p.shape == (m, d) and p.dtype == torch.float64
+    assert abs(float(p.var()) * m - 1.0) < 0.05
+    np.testing.assert_allclose((p.T @ p).numpy(), np.eye(d), rtol=0, atol=0.15)
+
+
+def test_gaussian_code_dim_above_d_stores_where_orthogonal_needs_d():
+    """Spherical d = 8, |K| = 32: the orthogonal construction needs its cap m' = d (m' = d - 1
+    fails); the Gaussian one at m' = 4 d > d stores every fact (numpy argmax check), with the
+    closed-form width (ceil(n/b) + 2) m' and an exact encoder fit."""
+    d, n, m = 8, 32, 32
+    facts = _facts("spherical", n, d, seed=0)
+    below, _ = build_encoder_decoder(facts, d - 1, seed=0)
+    assert evaluate_mlp(below, facts)["accuracy"] < 1.0
+    full, _ = build_encoder_decoder(facts, d, seed=0)
+    _storage_check(full, facts)
+    mlp, info = get_method("construction_jl").build(facts, m, seed=0)
+    assert info["code_dim"] == m and info["encoder_fit_error"] < 1e-8
+    assert mlp.hidden == _hidden(n, d - 4, m) and mlp.param_count() == _params(mlp.hidden, d)
+    _storage_check(mlp, facts)
+    # and the MLP is P^T e(x) with P the Gaussian map drawn from the seed: g(k) = P^T P u*_f(k)
+    p = jl_projection(m, d, kind="gaussian", generator=torch.Generator().manual_seed(0))
+    u = decodability(facts.values).separators[facts.mapping]
+    np.testing.assert_allclose(mlp(facts.keys).numpy(), (u @ p.T @ p).numpy(), rtol=0, atol=1e-8)
+
+
+def test_construction_jl_capacity_search_goes_past_d():
+    """The search of construction_jl can return m' > d (spherical d = 8, |K| = 32 needs m' = d
+    orthogonal, more with a Gaussian P), never probes past 8 d, and its answer is tight:
+    the reported m' stores the set, m' - 1 does not (rel_tol 0)."""
+    d, n = 8, 32
+    facts = _facts("spherical", n, d, seed=0)
+    orth = measure_capacity(facts, get_method("construction"), seed=0, rel_tol=0)
+    assert orth.found and orth.min_width == d
+    res = measure_capacity(facts, get_method("construction_jl"), seed=0, rel_tol=0)
+    assert res.found and d < res.min_width <= 8 * d
+    assert max(p.width for p in res.probes) <= 8 * d
+    assert res.hidden == _hidden(n, d - 4, res.min_width)
+    jl = get_method("construction_jl")
+    mlp, _ = jl.build(facts, res.min_width, seed=0)
+    _storage_check(mlp, facts)
+    smaller, _ = jl.build(facts, res.min_width - 1, seed=0)
+    assert evaluate_mlp(smaller, facts)["accuracy"] < 1.0
+
+
+def test_construction_jl_max_factor_bounds_the_search():
+    """A set that needs more than factor x d is reported as not found, every probe <= the cap."""
+    d, n = 8, 32
+    facts = _facts("spherical", n, d, seed=0)
+    res = measure_capacity(facts, get_method("construction_jl", code_dim_max_factor=1.5), seed=0, rel_tol=0)
+    assert not res.found and max(p.width for p in res.probes) == 12

@@ -210,4 +210,7 @@ def test_editing_claim_is_decided_on_the_gd_mlp():
     assert out["pass"] == "true" and "[not deciding]" in out["measured_value"]
     best.loc[1, "score_gm"] = 0.95
     assert editing_claims(best, scale="test").iloc[0]["pass"] == "false"
+    # highest but below 0.9: fails (claims.md revision 2); exactly 0.9 passed above
+    best.loc[0, "score_gm"], best.loc[1, "score_gm"] = 0.85, 0.5
+    assert editing_claims(best, scale="test").iloc[0]["pass"] == "false"
     assert editing_claims(None, scale="test").iloc[0]["pass"] == "n/a"

@@ -195,3 +195,20 @@ def test_separate_tables(kind):
 def test_tied_tables_need_equal_sizes():
     with pytest.raises(ValueError, match="n_keys == n_values"):
         make_key_value_tables("spherical", 10, 11, 4, tied=True, seed=0)
+
+
+def test_spherical_keys_isolate_the_value_geometry():
+    """keys: spherical gives the family's own table as values and independent unit keys."""
+    keys, values = make_key_value_tables("spike", 64, 64, 16, tied=True, seed=5, keys="spherical",
+                                         beta=8.0, normalize=False)
+    assert torch.equal(values, make_embeddings("spike", 64, 16, seed=5, beta=8.0, normalize=False))
+    assert torch.allclose(keys.norm(dim=1), torch.ones(64, dtype=torch.float64))
+    # spherical keys: no dominant direction (the spike's top singular share is large, a sphere's is not)
+    share = lambda t: float(torch.linalg.svdvals(t)[0] ** 2 / (t**2).sum())  # noqa: E731
+    assert share(values) > 0.5 > share(keys)
+    assert not torch.allclose(keys, values)
+
+
+def test_unknown_keys_option_is_named():
+    with pytest.raises(ValueError, match="keys option 'gaussian'"):
+        make_key_value_tables("spherical", 8, 8, 4, tied=False, seed=0, keys="gaussian")

@@ -17,7 +17,14 @@ from factmlp.embeddings import make_embeddings
 from factmlp.facts import FactSet, make_mapping
 from factmlp.methods import get_method
 from factmlp.mlp import GatedMLP
-from factmlp.whitening import fold_whitening, whiten_values, whitening_transform
+from factmlp.whitening import (
+    choose_whitening,
+    fold_whitening,
+    parse_whiten_ridges,
+    whiten_values,
+    whitening_label,
+    whitening_transform,
+)
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # torch on 1 thread (conftest)
@@ -261,3 +268,189 @@ def test_ntk_ustar_shares_random_features_with_ntk():
 def test_ntk_bad_output_setting():
     with pytest.raises(ValueError, match="output"):
         get_method("ntk", output="codes").build(_ntk_facts(), 8, seed=0)
+
+
+# --------------------------------------------------------------------------- whitening chosen by rho
+
+RIDGES = ("off", 1e-6, 1e-3, 1e-2, 0.1, 1.0, 10.0)  # construction_whitened's default options
+
+
+def _independent_rhos(v: torch.Tensor, ridges) -> dict[str, float]:
+    """rho_min of the raw table ("off") and of the table whitened here with numpy, for each ridge
+    (W = (Sigma + r tr(Sigma)/d I)^{-1/2} by numpy's eigh), by the uncached decodability."""
+    vn = v.numpy()
+    sigma = _cov(vn)
+    d = sigma.shape[0]
+    out = {}
+    for r in ridges:
+        if r == "off":
+            out["off"] = decodability(v).rho
+            continue
+        lam, q = np.linalg.eigh(sigma + r * np.trace(sigma) / d * np.eye(d))
+        wn = (q / np.sqrt(lam)) @ q.T
+        out[f"ridge {r:g}"] = decodability(torch.from_numpy((vn - vn.mean(axis=0)) @ wn)).rho
+    return out
+
+
+def _spike8_normalised():
+    return make_embeddings("spike", 48, 12, seed=0, beta=8.0)
+
+
+def _spike16_unnormalised():
+    return make_embeddings("spike", 48, 12, seed=0, beta=16.0, normalize=False)
+
+
+def test_choose_whitening_row_normalised_spike_picks_off():
+    """Row-normalised spike: whitening lowers rho_min at every ridge (review Check 7), so "off"."""
+    v = _spike8_normalised()
+    ref = _independent_rhos(v, RIDGES)
+    assert all(ref["off"] > r for k, r in ref.items() if k != "off")  # the premise, independently
+    label, ridge, rhos = choose_whitening(v, RIDGES)
+    assert (label, ridge) == ("off", None)
+    assert set(rhos) == set(ref)
+    for k in ref:
+        assert rhos[k] == pytest.approx(ref[k], rel=1e-7, abs=1e-9), k
+
+
+def test_choose_whitening_unnormalised_spike_picks_the_best_ridge():
+    """Unnormalised spike (beta 16): some ridge raises rho_min well above "off"; the choice is the
+    argmax of independently computed rhos."""
+    v = _spike16_unnormalised()
+    ref = _independent_rhos(v, RIDGES)
+    label, ridge, rhos = choose_whitening(v, RIDGES)
+    assert label == max(ref, key=ref.get) and label != "off"
+    assert label == whitening_label(ridge) and ridge in RIDGES[1:]
+    assert ref[label] > 2 * ref["off"]  # observed ~6x: not rounding
+    for k in ref:
+        assert rhos[k] == pytest.approx(ref[k], rel=1e-7, abs=1e-9), k
+    # the options are order-free
+    assert choose_whitening(v, tuple(reversed(RIDGES)))[:2] == (label, ridge)
+
+
+def test_choose_whitening_ties_go_to_off_then_smaller_ridge():
+    """The cross-polytope {+-e_i} has mean 0 and covariance I/d, so every ridge whitens it to a
+    scaled copy: rho_min is the same for every option (scale invariance), and the tie goes to
+    "off", or, without "off", to the smallest ridge."""
+    d = 6
+    v = torch.cat([torch.eye(d, dtype=torch.float64), -torch.eye(d, dtype=torch.float64)])
+    assert np.allclose(_cov(v.numpy()), np.eye(d) / d)
+    label, ridge, rhos = choose_whitening(v, (10.0, 0.1, "off", 1.0))
+    assert (label, ridge) == ("off", None)
+    assert max(rhos.values()) - min(rhos.values()) < 1e-9
+    assert choose_whitening(v, (10.0, 1.0, 0.1))[:2] == ("ridge 0.1", 0.1)
+
+
+def test_choose_whitening_skips_a_singular_ridge_zero():
+    """|V| <= d: ridge 0 cannot whiten (singular covariance), recorded as NaN and not chosen."""
+    v = make_embeddings("spherical", 6, 10, seed=0)
+    label, _, rhos = choose_whitening(v, (0.0, "off"))
+    assert label == "off" and np.isnan(rhos["ridge 0"])
+    with pytest.raises(ValueError, match="singular"):
+        choose_whitening(v, (0.0,))
+
+
+@pytest.mark.parametrize("bad", [[-1.0], ["of"], [True], [float("nan")], "off", [None]])
+def test_whiten_ridges_rejects_bad_entries(bad):
+    with pytest.raises(ValueError, match="whiten_ridges"):
+        parse_whiten_ridges(bad)
+    with pytest.raises(ValueError, match="whiten_ridges"):
+        get_method("construction_whitened", whiten_ridges=bad)
+
+
+def test_whiten_ridges_from_yaml_lists():
+    """A YAML list becomes a tuple ("off" kept, numeric strings such as YAML's 1e-6 parsed)."""
+    m = get_method("construction_whitened", whiten_ridges=["off", "1e-6", 0.1, 1])
+    assert m.settings.whiten_ridges == ("off", 1e-6, 0.1, 1.0)
+    n = get_method("ntk_whitened", whiten_ridges=["off", 0.1])
+    assert n.settings.whiten_ridges == ("off", 0.1)
+    with pytest.raises(ValueError, match="whiten is false"):
+        get_method("construction", whiten_ridges=["off", 0.1])
+    assert get_method("construction_whitened").settings.whiten_ridges == RIDGES
+    assert get_method("ntk_whitened").settings.whiten_ridges == ()
+
+
+def test_schema_accepts_whiten_ridges_and_code_dim_max_factor():
+    from conftest import SCHEMA, TINY_CONFIG, load_yaml
+
+    from factmlp.config import ConfigError, validate_config
+
+    def config(**methods) -> dict:
+        cfg = load_yaml(TINY_CONFIG)
+        cfg.setdefault("methods", {}).update(methods)
+        return cfg
+
+    cfg = config(construction_whitened={"whiten_ridges": ["off", 1.0e-6, 0.1, 10]},
+                 construction_jl={"code_dim_max_factor": 4.0}, ntk_whitened={"whiten_ridges": ["off", 1.0]})
+    cfg["capacity"]["sweeps"][0]["methods"].append("construction_jl")
+    validate_config(cfg, SCHEMA)
+    for name in ("construction_whitened", "construction_jl", "ntk_whitened"):
+        get_method(name, **cfg["methods"][name])  # the validated settings build the method
+    for key, value in [("whiten_ridges", [False]), ("whiten_ridges", [-0.1]), ("whiten_ridges", ["on"]),
+                       ("code_dim_max_factor", 0)]:
+        bad = config(construction_whitened={key: value})
+        with pytest.raises(ConfigError, match=f"methods.construction_whitened.{key}"):
+            validate_config(bad, SCHEMA)
+
+
+def _whitening_facts(values: torch.Tensor) -> FactSet:
+    n, d = values.shape
+    return FactSet(make_embeddings("spherical", n, d, seed=21), values, make_mapping(n, n, kind="permutation", seed=22))
+
+
+def test_construction_whitened_off_is_the_construction():
+    """On a row-normalised family the choice is "off": construction_whitened builds exactly the
+    construction's MLP, its capacity search finds the same size (gain exactly 1), and the capacity
+    result names the choice in its variant."""
+    from factmlp.capacity import measure_capacity
+
+    facts = _whitening_facts(_spike8_normalised())
+    plain = measure_capacity(facts, get_method("construction"), seed=0)
+    white = measure_capacity(facts, get_method("construction_whitened"), seed=0)
+    assert white.variant == "whiten=off" and all(p.variant == "whiten=off" for p in white.probes)
+    assert (white.found, white.min_width, white.param_count) == (plain.found, plain.min_width, plain.param_count)
+    a, _ = get_method("construction").build(facts, 7, seed=2)
+    b, info = get_method("construction_whitened").build(facts, 7, seed=2)
+    assert info["whiten_choice"] == "off"
+    assert info["whiten_rho"] == pytest.approx(decodability(facts.values).rho, rel=1e-7)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+
+
+def test_construction_whitened_reports_the_chosen_ridge():
+    """Unnormalised spike: the chosen ridge (argmax of independent rhos) is the capacity result's
+    variant, also combined with bucket-size variants, and the build metrics carry it."""
+    from factmlp.capacity import measure_capacity
+
+    facts = _whitening_facts(_spike16_unnormalised())
+    ref = _independent_rhos(facts.values, RIDGES)
+    best = max(ref, key=ref.get)
+    assert best != "off"
+    res = measure_capacity(facts, get_method("construction_whitened"), seed=0)
+    assert res.found and res.variant == f"whiten={best}"
+    _, info = get_method("construction_whitened").build(facts, 8, seed=0)
+    assert info["whiten_choice"] == best
+    assert info["whiten_rho"] == pytest.approx(ref[best], rel=1e-7)
+    # pinned to the chosen ridge, the fixed-ridge build is the same MLP
+    ridge = float(best.split()[1])
+    fixed, _ = get_method("construction_whitened", whiten_ridges=(), whiten_ridge=ridge).build(facts, 8, seed=0)
+    chosen, _ = get_method("construction_whitened").build(facts, 8, seed=0)
+    for pa, pb in zip(fixed.parameters(), chosen.parameters()):
+        assert torch.equal(pa, pb)
+    both = measure_capacity(facts, get_method("construction_whitened", bucket_sizes=(6, 0)), seed=0)
+    labels = {p.variant for p in both.probes}
+    assert labels == {f"b=6,whiten={best}", f"b=d-4,whiten={best}"}
+    assert both.variant in labels
+
+
+def test_ntk_whitened_with_ridge_options_reports_the_choice():
+    """ntk_whitened shares the whitening path: with whiten_ridges it picks by rho too ("off" on a
+    row-normalised family, where it then equals ntk) and labels the capacity variant."""
+    facts = _whitening_facts(_spike8_normalised())
+    m = get_method("ntk_whitened", whiten_ridges=list(RIDGES))
+    assert [label for label, _ in m.variants(facts)] == ["whiten=off"]
+    a, _ = get_method("ntk").build(facts, 64, seed=1)
+    b, info = m.build(facts, 64, seed=1)
+    assert info["whiten_choice"] == "off"
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    assert [label for label, _ in get_method("ntk_whitened").variants(facts)] == [""]

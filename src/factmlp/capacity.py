@@ -52,6 +52,9 @@ class CapacityResult:
     size_name: str = "width"  # what ``min_width`` counts: "width", or e.g. "code_dim"
     hidden: int | None = None  # hidden width of the smallest storing MLP
     variant: str | None = None  # the variant that gave it
+    # param_count of the largest MLP probed (over all variants), found or not (None: no probes).
+    # When nothing stored, the method's min params exceed it: the lower bound the claims use.
+    max_probed_params: int | None = None
 
     def summary(self) -> dict:
         row = asdict(self)
@@ -119,7 +122,8 @@ def measure_capacity(
 
     The searched size is the hidden width, unless the method declares another ``size_name``
     (the encoder-decoder construction searches its code dimension m' and caps it with
-    ``max_size(facts)``); ``hidden`` and ``param_count`` always describe the built MLP. A method
+    ``max_size(facts)``); ``hidden`` and ``param_count`` always describe the built MLP, and
+    ``max_probed_params`` the largest one probed (the lower bound when nothing stored). A method
     with several ``variants()`` (e.g. the construction over several bucket sizes, which sets the
     hidden width per code dimension) is searched once per variant and the variant with the fewest
     parameters is reported; every probe carries its variant label.
@@ -152,6 +156,7 @@ def measure_capacity(
         size_name=size_name,
         hidden=best.hidden if best else None,
         variant=best.variant if best else None,
+        max_probed_params=max((p.param_count for p in probes), default=None),
     )
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "minilm",
     "make_embeddings",
     "make_key_value_tables",
+    "KEY_OPTIONS",
 ]
 
 FAMILY_KINDS = ("spherical", "spike", "kappa", "minilm")
@@ -169,14 +170,29 @@ def make_embeddings(
     return table
 
 
+KEY_OPTIONS = ("tied", "spherical")
+
+
 def make_key_value_tables(
-    kind: str, n_keys: int, n_values: int, d: int, *, tied: bool, seed: int, **params: float
+    kind: str, n_keys: int, n_values: int, d: int, *, tied: bool, seed: int, keys: str = "tied",
+    **params: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Keys (n_keys, d) and values (n_values, d), float64 unit rows.
 
     With ``tied`` the two are one table (requires ``n_keys == n_values``); otherwise one table of
     ``n_keys + n_values`` rows is drawn and split, so both share the family's geometry.
+
+    ``keys="spherical"`` (a family setting) overrides both: the values are the family's table and
+    the keys an independent spherical table (drawn from ``seed + 1``). This isolates the *value*
+    geometry, which is all that rho(V) measures: with tied keys an anisotropic family also makes
+    the keys anisotropic, which changes GD's cost through the keys (review 2026-11, Check 5), so
+    a rho law fitted on tied sets mixes two effects (claim C3 is decided on such untied sets).
     """
+    if keys not in KEY_OPTIONS:
+        raise ValueError(f"unknown keys option {keys!r}; known: {', '.join(KEY_OPTIONS)}")
+    if keys == "spherical":
+        values = make_embeddings(kind, n_values, d, seed=seed, **params)
+        return spherical(n_keys, d, generator=_generator(seed + 1)), values
     if tied:
         if n_keys != n_values:
             raise ValueError(f"tied keys and values need n_keys == n_values, got {n_keys} != {n_values}")

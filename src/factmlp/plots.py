@@ -25,12 +25,15 @@ __all__ = ["METHOD_ORDER", "PALETTE", "capacity_figure", "rho_law_figure", "anis
            "nichani_sequential_figure"]
 
 # Dugan et al. colours: GD red, construction blue, NTK orange (variants in lighter shades).
-METHOD_ORDER = ["gd", "gd_encdec", "construction", "construction_whitened", "ntk", "ntk_whitened", "ntk_ustar"]
+METHOD_ORDER = ["gd", "gd_encdec", "construction", "construction_whitened", "construction_jl",
+                "construction_jl_whitened", "ntk", "ntk_whitened", "ntk_ustar"]
 PALETTE = {
     "gd": "#d62728",
     "gd_encdec": "#9467bd",
     "construction": "#1f77b4",
     "construction_whitened": "#6baed6",
+    "construction_jl": "#17becf",
+    "construction_jl_whitened": "#9edae5",
     "ntk": "#ff7f0e",
     "ntk_whitened": "#fdae6b",
     "ntk_ustar": "#8c564b",
@@ -49,10 +52,20 @@ def _methods(df: pd.DataFrame) -> list[str]:
 
 
 def capacity_figure(df: pd.DataFrame, *, sweep: str) -> plt.Figure:
-    """Min params vs #facts per method (log-log), one line per (method, family); slopes in legend."""
-    rows = df[(df["sweep"] == sweep) & df["found"].astype(bool)].copy()
+    """Min params vs #facts per method (log-log), one line per (method, family); slopes in legend.
+
+    A search that found no storing size up to its maximum is not dropped: it is drawn as an
+    upward triangle at the parameters of the largest size probed (``max_probed_params``), a lower
+    bound on that method's min params (shared/claims.md)."""
+    every = df[df["sweep"] == sweep]
+    rows = every[every["found"].astype(bool)].copy()
     if rows.empty:
         raise ValueError(f"capacity table has no successful rows for sweep {sweep!r}")
+    bounds = every[~every["found"].astype(bool)]
+    if "max_probed_params" in bounds:
+        bounds = bounds[bounds["max_probed_params"].notna()]
+    else:
+        bounds = bounds.iloc[:0]
     methods = _methods(rows)
     labels = {}
     for (m, fam), g in rows.groupby(["method", "family"]):
@@ -69,10 +82,15 @@ def capacity_figure(df: pd.DataFrame, *, sweep: str) -> plt.Figure:
         hue_order=[lab for m in methods for (mm, _), lab in labels.items() if mm == m],
         palette=palette, errorbar=("pi", 100), ax=ax, **marks,
     )
+    bound_colours = _palette(_methods(bounds)) if len(bounds) else {}
+    for m, g in bounds.groupby("method"):
+        ax.scatter(g["n_facts"], g["max_probed_params"], marker="^", s=36, facecolors="none",
+                   edgecolors=bound_colours[m], linewidths=1.2, zorder=4,
+                   label=f"{m}: stores nothing up to its max size (lower bound)")
     ax.set(xscale="log", yscale="log", xlabel="number of facts |K|", ylabel="min parameters to store all facts",
            title=f"capacity sweep '{sweep}' (band: range over seeds)")
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xticks(sorted(rows["n_facts"].unique()))
+    ax.set_xticks(sorted(every["n_facts"].unique()))
     ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.legend(fontsize=7, title="method / family (log-log slope)", title_fontsize=7)
     fig.tight_layout()
@@ -193,10 +211,12 @@ def anisotropy_figure(cap: pd.DataFrame, families: dict, *, sweep: str) -> plt.F
 
 
 def usability_figure(table: pd.DataFrame, *, usable_at: float, schedule: str = "insert_then_train") -> plt.Figure:
-    """Dugan Fig. 3 in three panels, from the usability table (schedule ``schedule``):
+    """Dugan Fig. 3 in four panels, from the usability table (schedule ``schedule``):
     (a) min params with usability >= ``usable_at`` vs #facts, one line per method and schedule
     (sweeps with figure ``size``; thin dashed: storage capacity); (b) usability vs facts stored over the probed sizes (sweeps with figure
-    ``tradeoff``); (c) usability vs the Lipschitz estimate of every MLP storing all its facts."""
+    ``tradeoff``); (c) usability vs the Lipschitz estimate and (d) vs the normalised storage margin of
+    every MLP storing all its facts, with Spearman correlations within the construction family
+    (claim C7) and pooled over all methods."""
     from .usability import min_usable
 
     ok = table[(table["status"] == "ok") & (table["schedule"] == schedule)].drop_duplicates(
@@ -204,7 +224,7 @@ def usability_figure(table: pd.DataFrame, *, usable_at: float, schedule: str = "
     if ok.empty:
         raise ValueError(f"usability table has no rows for schedule {schedule!r}")
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.9))
+    fig, axes = plt.subplots(1, 4, figsize=(18.0, 4.1))
     colours = _palette(_methods(ok))
 
     ax = axes[0]
@@ -237,21 +257,30 @@ def usability_figure(table: pd.DataFrame, *, usable_at: float, schedule: str = "
     ax.set(xlabel="facts stored by the swapped-in MLP", ylabel="usability (recall after swap)",
            title="(b) capacity vs usability (labels: size)")
 
-    ax = axes[2]
     full = ok[ok["storage_accuracy"] >= 1.0]
-    for m in _methods(full) if len(full) else []:
-        g = full[full["method"] == m]
-        ax.scatter(g["lipschitz_jacobian"], g["usability"], color=colours[m], label=m, s=18)
-    if len(full) >= 3:
-        rho_s = full["lipschitz_jacobian"].rank().corr(full["usability"].rank())
-        ax.set_title(f"(c) Lipschitz vs usability (Spearman {rho_s:.2f})")
-    else:
-        ax.set_title("(c) Lipschitz vs usability")
-    ax.set(xscale="log", xlabel="max Jacobian spectral norm at the keys", ylabel="usability (recall after swap)")
-    if len(full):
-        ax.legend(fontsize=7)
+    family = full[full["method"].str.startswith("construction")]
+    for ax, column, xlabel, letter, xlog in (
+        (axes[2], "lipschitz_jacobian", "max Jacobian spectral norm at the keys (relative to output gain)", "c", True),
+        (axes[3], "min_margin", "min normalised storage margin of the swapped-in MLP", "d", False),
+    ):
+        for m in _methods(full) if len(full) else []:
+            g = full[full["method"] == m]
+            ax.scatter(g[column], g["usability"], color=colours[m], label=m, s=18)
+        parts = [f"{name} {_spearman(sub, column):.2f}" for name, sub in (("constr.", family), ("all", full))
+                 if len(sub) >= 3]
+        predictor = "Lipschitz" if letter == "c" else "margin"
+        ax.set_title(f"({letter}) {predictor} vs usability" + (f"\nSpearman: {', '.join(parts)}" if parts else ""),
+                     fontsize=9)
+        ax.set(xscale="log" if xlog else "linear", xlabel=xlabel, ylabel="usability (recall after swap)")
+        if len(full):
+            ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
+
+
+def _spearman(rows: pd.DataFrame, column: str) -> float:
+    """Spearman correlation of ``column`` with usability (Pearson of average ranks)."""
+    return float(rows[column].rank().corr(rows["usability"].rank()))
 
 
 EDITOR_ORDER = ["mlp_swap", "rome", "memit", "alphaedit"]

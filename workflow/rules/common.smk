@@ -18,10 +18,16 @@ EDIT_SIZES = {b["method"]: b["size"] for b in EDITING["base_mlps"]}
 NICHANI = config["nichani"]
 
 
-def n_values(n):
-    """|V| for |K| = n facts."""
+def family_keys(family):
+    """Keys option of a family: "tied" (follow facts.tied) or "spherical" (untied spherical keys)."""
+    return FAMILIES[family].get("keys", "tied")
+
+
+def n_values(n, family):
+    """|V| for |K| = n facts of ``family``."""
     facts = config["facts"]
-    return int(n) if facts["tied"] else max(1, round(facts["values_per_key"] * int(n)))
+    tied = facts["tied"] and family_keys(family) == "tied"
+    return int(n) if tied else max(1, round(facts["values_per_key"] * int(n)))
 
 
 def family_params(wildcards):

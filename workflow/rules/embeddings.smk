@@ -18,8 +18,8 @@ rule embeddings:
         family=family_params,
         d=lambda wc: int(wc.d),
         n_keys=lambda wc: int(wc.n),
-        n_values=lambda wc: n_values(wc.n),
-        tied=config["facts"]["tied"],
+        n_values=lambda wc: n_values(wc.n, wc.family),
+        tied=lambda wc: config["facts"]["tied"] and family_keys(wc.family) == "tied",
         seed=lambda wc: int(wc.seed),
     script:
         "../../scripts/make_embeddings.py"

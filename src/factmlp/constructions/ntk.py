@@ -19,6 +19,9 @@ All biases are zero but exist, and are counted (3 m d + 2 m + d). Built in float
 Variants (Dugan et al. Fig. 2a and 5), each a registered method:
 
 - ``ntk_whitened``: built for whitened values, W^T folded into D (:mod:`factmlp.whitening`);
+  at the fixed ``whiten_ridge``, or, with ``whiten_ridges`` (empty by default here), at the
+  option ("off" or a ridge) that maximises rho_min of the value table, reported as the capacity
+  search's variant label, as for ``construction_whitened``;
 - ``ntk_ustar``: "margin-optimal output embeddings": the Hebbian targets v_f(j) are replaced by
   the optimal separators u*_f(j) of the values (:mod:`factmlp.decodability`).
 
@@ -34,7 +37,7 @@ import torch
 from ..facts import FactSet
 from ..methods import Method, register
 from ..mlp import GatedMLP
-from ..whitening import fold_whitening, whiten_values
+from ..whitening import choose_whitening, fold_whitening, parse_whiten_ridges, whiten_with_choice
 
 __all__ = ["NTKSettings", "NTK", "NTKWhitened", "NTKUStar", "hermite", "build_ntk_mlp"]
 
@@ -80,13 +83,22 @@ def build_ntk_mlp(
 @dataclass(frozen=True)
 class NTKSettings:
     """activation: gate nonlinearity (ReLU as in Dugan et al.'s baseline); hermite_degree: p (1);
-    whiten (+ whiten_ridge): build for whitened values; output: "values" or "separators" (u*)."""
+    whiten (+ whiten_ridge): build for whitened values; whiten_ridges: whitening options ("off"
+    and/or ridges >= 0), the one with the largest rho_min of the value table is used (empty: the
+    fixed whiten_ridge; needs whiten); output: "values" or "separators" (u*)."""
 
     activation: str = "relu"
     hermite_degree: int = 1
     whiten: bool = False
-    whiten_ridge: float = 1e-6
+    whiten_ridge: float = 1e-6  # used when whiten_ridges is empty
+    whiten_ridges: tuple = ()  # "off" and/or ridges >= 0; if set, chosen by rho per value table
     output: str = "values"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "whiten_ridges", parse_whiten_ridges(self.whiten_ridges))
+        if self.whiten_ridges and not self.whiten:
+            raise ValueError("whiten_ridges lists whitening options but whiten is false; set whiten: true "
+                             "(or use ntk_whitened) or leave whiten_ridges empty")
 
 
 @register
@@ -100,7 +112,8 @@ class NTK(Method):
         from .encoder_decoder import target_separators
 
         s = self.settings
-        values, w = whiten_values(facts.values, ridge=s.whiten_ridge) if s.whiten else (facts.values, None)
+        values, w, whiten_info = whiten_with_choice(facts.values, whiten=s.whiten, ridge=s.whiten_ridge,
+                                                    ridges=s.whiten_ridges)
         if s.output == "values":
             targets = values[facts.mapping]
         elif s.output == "separators":
@@ -110,7 +123,16 @@ class NTK(Method):
         mlp = build_ntk_mlp(
             facts.keys, targets, width, seed=seed, activation=s.activation, hermite_degree=s.hermite_degree
         )
-        return (fold_whitening(mlp, w) if w is not None else mlp), {}
+        return (fold_whitening(mlp, w) if w is not None else mlp), whiten_info
+
+    def variants(self, facts: FactSet) -> list[tuple[str, "NTK"]]:
+        """Just this method, or, with ``whiten_ridges``, this method pinned to the whitening option
+        chosen for this value table and labelled with it (``whiten=off``, ``whiten=ridge 0.1``)."""
+        s = self.settings
+        if not (s.whiten and s.whiten_ridges):
+            return [("", self)]
+        label, ridge, _ = choose_whitening(facts.values, s.whiten_ridges)
+        return [(f"whiten={label}", type(self)(s, whiten_ridges=("off",) if ridge is None else (ridge,)))]
 
 
 @dataclass(frozen=True)
