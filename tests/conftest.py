@@ -30,7 +30,6 @@ TINY_CONFIG = ROOT / "tests" / "data" / "config_tiny.yaml"
 
 # Rules of the pipeline (besides the target rule ``all``).
 PIPELINE_RULES = (
-    "embeddings",
     "fact_set",
     "decodability",
     "measure_capacity",

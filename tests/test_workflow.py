@@ -53,7 +53,6 @@ def _expected_stats(config: dict) -> dict[str, int]:
         **usab,
         **edit,
         **{rule: n for rule, n in nichani.items() if n},
-        "embeddings": n_sets,
         "fact_set": n_sets,
         "decodability": n_sets,
         "measure_capacity": n_cap,
@@ -273,7 +272,7 @@ def test_end_to_end_tiny(tiny_run):
     expected_logs = {"tables/capacity.log", "tables/rho.log"}
     expected_logs |= {f"figures/capacity_{s['name']}.log" for s in cfg["capacity"]["sweeps"]}
     for fam, d, n, s in jobs["fact_sets"]:
-        for stage in ("embeddings", "facts", "rho"):
+        for stage in ("facts", "rho"):
             expected_logs.add(f"{stage}/{fam}/d{d}_n{n}_s{s}.log")
     for _, method, fam, d, n, s in jobs["capacity"]:
         expected_logs.add(f"capacity/{method}/{fam}/d{d}_n{n}_s{s}.log")

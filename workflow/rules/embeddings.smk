@@ -1,11 +1,12 @@
-# Stage 1: embedding tables and fact sets (K, V, f).
+# Stage 1: fact sets (K, V, f): the family's key and value tables and the map f, in one job (a
+# separate job for the tables cost one Python + torch start-up per fact set for a sub-second draw).
 
 
-rule embeddings:
+rule fact_set:
     output:
-        tables="results/embeddings/{family}/d{d}_n{n}_s{seed}.pt",
+        facts="results/facts/{family}/d{d}_n{n}_s{seed}.pt",
     log:
-        "logs/embeddings/{family}/d{d}_n{n}_s{seed}.log",
+        "logs/facts/{family}/d{d}_n{n}_s{seed}.log",
     cache: True
     conda:
         "../../environment.yml"
@@ -20,24 +21,6 @@ rule embeddings:
         n_keys=lambda wc: int(wc.n),
         n_values=lambda wc: n_values(wc.n, wc.family),
         tied=lambda wc: config["facts"]["tied"] and family_keys(wc.family) == "tied",
-        seed=lambda wc: int(wc.seed),
-    script:
-        "../../scripts/make_embeddings.py"
-
-
-rule fact_set:
-    input:
-        tables="results/embeddings/{family}/d{d}_n{n}_s{seed}.pt",
-    output:
-        facts="results/facts/{family}/d{d}_n{n}_s{seed}.pt",
-    log:
-        "logs/facts/{family}/d{d}_n{n}_s{seed}.log",
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        **light_resources(),
-    params:
         mapping=config["facts"]["mapping"],
         seed=lambda wc: int(wc.seed),
     script:
