@@ -26,6 +26,7 @@ SNAKEFILE = ROOT / "Snakefile"
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIG = ROOT / "config" / "config.yaml"
 PAPER_CONFIG = ROOT / "config" / "paper.yaml"
+MEDIUM_CONFIG = ROOT / "config" / "medium.yaml"
 TINY_CONFIG = ROOT / "tests" / "data" / "config_tiny.yaml"
 
 # Rules of the pipeline (besides the target rule ``all``).

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import (
     DEFAULT_CONFIG,
+    MEDIUM_CONFIG,
     PAPER_CONFIG,
     SCHEMA,
     TINY_CONFIG,
@@ -320,7 +321,8 @@ def test_defaults_are_not_shared_between_configs():
     assert second["facts"]["tied"] is True
 
 
-@pytest.mark.parametrize("path", [DEFAULT_CONFIG, TINY_CONFIG, PAPER_CONFIG], ids=["config", "tiny", "paper"])
+@pytest.mark.parametrize("path", [DEFAULT_CONFIG, TINY_CONFIG, PAPER_CONFIG, MEDIUM_CONFIG],
+                         ids=["config", "tiny", "paper", "medium"])
 def test_shipped_configs_are_valid(path):
     if not path.exists():
         pytest.skip(f"{path.name} does not exist yet")
