@@ -45,3 +45,20 @@ def test_usability_figure_reports_spearman_within_constructions_and_pooled():
     # within the construction family usability falls strictly with Lipschitz (-1) and rises with margin (+1)
     assert "constr. -1.00" in titles[2] and "constr. 1.00" in titles[3]
     assert "all -0.40" in titles[2]  # pooled: ranks (1,3,4,2) vs (4,3,2,1)
+
+
+def test_rho_law_figure_keeps_a_censored_geometry_as_a_lower_bound_outside_the_fit():
+    from factmlp.plots import rho_law_figure
+
+    rho = {"a": 0.6, "b": 0.4, "c": 0.3, "e": 0.1}
+    cap = pd.DataFrame([{"sweep": "geometry", "method": "construction_jl", "family": f, "d": 8, "n_facts": 8,
+                         "seed": s, "found": not (f == "e" and s == 0), "param_count": 100.0 / r**2,
+                         "max_probed_params": 5000.0} for f, r in rho.items() for s in (0, 1, 2)])
+    rhos = pd.DataFrame([{"family": f, "d": 8, "n_facts": 8, "seed": s, "rho": r} for f, r in rho.items()
+                         for s in (0, 1, 2)])
+    ax = rho_law_figure(cap, rhos, sweep="geometry").axes[0]
+    offsets = [c.get_offsets() for c in ax.collections if len(c.get_offsets())]
+    # family e: seeds store 10,000 params (twice) and nothing up to 5,000 once: median lower bound 10,000
+    assert any(np.allclose(p, [[0.1, 10000.0]]) for p in offsets)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "construction_jl (R$^2$ 1.00)" in labels  # the fit uses the three exact geometries only

@@ -144,7 +144,7 @@ def save_figure(fig: plt.Figure, *paths: str | os.PathLike) -> None:
 
 def _finish_log_axes(ax, xlabel: str, ylabel: str, title: str) -> None:
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(fontsize=7, title_fontsize=7)
+    ax.legend(fontsize=6, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def rho_law_figure(cap: pd.DataFrame, rho: pd.DataFrame, *, sweep: str) -> plt.Figure:
@@ -153,18 +153,21 @@ def rho_law_figure(cap: pd.DataFrame, rho: pd.DataFrame, *, sweep: str) -> plt.F
     One point per (method, family): median over seeds of the min params against the median rho
     of the family's values; the fitted rho law log(params) = a + b log(1/rho^2) is drawn per
     method with its R^2 in the legend. Whitened methods are plotted at the rho of the *original*
-    values, so their shift left/down is the whitening gain.
+    values, so their shift left/down is the whitening gain. Points where some seed stored nothing
+    up to the search's cap are drawn as open triangles at their lower bound, outside the fit.
     """
-    from .claims import median_over_seeds, rho_law_fit
+    from .claims import median_over_seeds, point_table, rho_law_fit
 
     med = median_over_seeds(cap, sweep)
     if med.empty:
         raise ValueError(f"capacity table has no complete rows for sweep {sweep!r}")
     r = rho.groupby(["family", "d", "n_facts"])["rho"].median().reset_index()
     pts = med.merge(r, on=["family", "d", "n_facts"])
+    bounds = point_table(cap, sweep)
+    bounds = bounds[bounds["bound"] == ">="].merge(r, on=["family", "d", "n_facts"])
     sns.set_theme(style="whitegrid", context="paper")
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    colours = _palette(_methods(pts))
+    fig, ax = plt.subplots(figsize=(8.2, 3.8))
+    colours = _palette(_methods(pd.concat([pts, bounds])))
     for m in _methods(pts):
         g = pts[pts["method"] == m].sort_values("rho")
         fit = rho_law_fit(g)
@@ -176,6 +179,13 @@ def rho_law_figure(cap: pd.DataFrame, rho: pd.DataFrame, *, sweep: str) -> plt.F
         for _, row in g.iterrows():
             ax.annotate(row["family"], (row["rho"], row["param_count"]), fontsize=5, alpha=0.7,
                         xytext=(2, 2), textcoords="offset points")
+        lb = bounds[bounds["method"] == m]
+        if len(lb):  # not in the fit: some seed stored nothing up to the search's cap
+            ax.scatter(lb["rho"], lb["param_count"], marker="^", facecolors="none", edgecolors=colours[m], s=30,
+                       zorder=3, label=f"{m}: lower bound (a seed stored nothing up to its cap)")
+            for _, row in lb.iterrows():
+                ax.annotate(row["family"], (row["rho"], row["param_count"]), fontsize=5, alpha=0.7,
+                            xytext=(2, 2), textcoords="offset points")
     d, n = int(pts["d"].iloc[0]), int(pts["n_facts"].iloc[0])
     _finish_log_axes(ax, "decodability rho(V)", "min parameters to store all facts",
                      f"sweep '{sweep}': d={d}, |K|={n}")
