@@ -40,7 +40,7 @@ from .mlp import GatedMLP
 
 __all__ = [
     "whitening_transform", "whiten_values", "fold_whitening", "OFF", "parse_whiten_ridges", "whitening_label",
-    "choose_whitening", "whiten_with_choice",
+    "choose_whitening", "whiten_with_choice", "pinned_whitening",
 ]
 
 OFF = "off"  # the whitening option "no whitening"
@@ -183,3 +183,15 @@ def whiten_with_choice(
         return values, None, metrics
     v, w = whiten_values(values, ridge=r)
     return v, w, metrics
+
+
+def pinned_whitening(values: torch.Tensor, *, whiten: bool, ridges: Iterable) -> tuple[str, dict]:
+    """(label, settings overrides) that pin a whitening method to the option chosen for ``values``:
+    ``("whiten=ridge 0.1", {"whiten_ridges": (0.1,)})``, or ``("", {})`` when the method does not
+    choose (``whiten`` false or no ``ridges``). Shared by the methods' ``variants()``, so the
+    capacity table's ``variant`` column records the choice."""
+    options = parse_whiten_ridges(ridges)
+    if not (whiten and options):
+        return "", {}
+    label, ridge, _ = choose_whitening(values, options)
+    return f"whiten={label}", {"whiten_ridges": (OFF,) if ridge is None else (ridge,)}

@@ -51,7 +51,7 @@ from ..decodability import InfeasibleValuesError, cached_decodability
 from ..facts import FactSet
 from ..methods import Method, register
 from ..mlp import GatedMLP
-from ..whitening import choose_whitening, fold_whitening, parse_whiten_ridges, whiten_with_choice
+from ..whitening import fold_whitening, parse_whiten_ridges, pinned_whitening, whiten_with_choice
 from .encoder import fit_piecewise_encoder
 
 __all__ = [
@@ -176,12 +176,7 @@ class Construction(Method):
         """
         s = self.settings
         sizes = [int(b) for b in s.bucket_sizes if int(b) <= facts.d]
-        pinned: dict = {}
-        tag = ""
-        if s.whiten and s.whiten_ridges:
-            label, ridge, _ = choose_whitening(facts.values, s.whiten_ridges)
-            pinned = {"whiten_ridges": ("off",) if ridge is None else (ridge,)}
-            tag = f"whiten={label}"
+        tag, pinned = pinned_whitening(facts.values, whiten=s.whiten, ridges=s.whiten_ridges)
         if not sizes:
             return [(tag, type(self)(s, **pinned) if pinned else self)]
         return [(",".join(x for x in (f"b={b or 'd-4'}", tag) if x),

@@ -37,7 +37,7 @@ import torch
 from ..facts import FactSet
 from ..methods import Method, register
 from ..mlp import GatedMLP
-from ..whitening import choose_whitening, fold_whitening, parse_whiten_ridges, whiten_with_choice
+from ..whitening import fold_whitening, parse_whiten_ridges, pinned_whitening, whiten_with_choice
 
 __all__ = ["NTKSettings", "NTK", "NTKWhitened", "NTKUStar", "hermite", "build_ntk_mlp"]
 
@@ -128,11 +128,8 @@ class NTK(Method):
     def variants(self, facts: FactSet) -> list[tuple[str, "NTK"]]:
         """Just this method, or, with ``whiten_ridges``, this method pinned to the whitening option
         chosen for this value table and labelled with it (``whiten=off``, ``whiten=ridge 0.1``)."""
-        s = self.settings
-        if not (s.whiten and s.whiten_ridges):
-            return [("", self)]
-        label, ridge, _ = choose_whitening(facts.values, s.whiten_ridges)
-        return [(f"whiten={label}", type(self)(s, whiten_ridges=("off",) if ridge is None else (ridge,)))]
+        tag, pinned = pinned_whitening(facts.values, whiten=self.settings.whiten, ridges=self.settings.whiten_ridges)
+        return [(tag, type(self)(self.settings, **pinned) if pinned else self)]
 
 
 @dataclass(frozen=True)
