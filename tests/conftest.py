@@ -34,6 +34,7 @@ PIPELINE_RULES = (
     "fact_set",
     "decodability",
     "measure_capacity",
+    "measure_capacity_closed_form",
     "aggregate_capacity",
     "aggregate_rho",
     "plot_capacity",

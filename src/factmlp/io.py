@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
-import torch
 
 __all__ = [
     "atomic_path",
@@ -56,6 +55,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 def save_tensors(obj: dict, path: str | os.PathLike) -> None:
     """``torch.save`` a dict of tensors and plain values, atomically."""
+    import torch  # here, not at the top: table-only jobs (aggregation, plots) skip its 2-3 s import
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
@@ -65,6 +66,8 @@ def load_tensors(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"tensor file not found: {path}")
+    import torch
+
     return torch.load(path, map_location="cpu", weights_only=True)
 
 

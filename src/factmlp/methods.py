@@ -18,7 +18,7 @@ from typing import ClassVar
 from .facts import FactSet
 from .mlp import GatedMLP
 
-__all__ = ["Method", "METHODS", "register", "get_method", "method_names"]
+__all__ = ["Method", "METHODS", "register", "get_method", "method_names", "is_trained"]
 
 METHODS: dict[str, type["Method"]] = {}
 
@@ -28,6 +28,10 @@ class Method(ABC):
 
     name: ClassVar[str]
     Settings: ClassVar[type]
+    #: True for methods that train by gradient descent: one capacity search costs minutes, so the
+    #: workflow gives each its own job; closed-form builders of one fact set share one job (their
+    #: searches take seconds, less than a job's start-up).
+    trained: ClassVar[bool] = False
 
     def __init__(self, settings=None, **overrides) -> None:
         settings = settings if settings is not None else self.Settings()
@@ -52,6 +56,14 @@ def register(cls: type[Method]) -> type[Method]:
 def method_names() -> list[str]:
     _load_builtin()
     return sorted(METHODS)
+
+
+def is_trained(name: str) -> bool:
+    """Whether method ``name`` trains by gradient descent (see :attr:`Method.trained`)."""
+    _load_builtin()
+    if name not in METHODS:
+        raise KeyError(f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS))}")
+    return METHODS[name].trained
 
 
 def get_method(name: str, **settings) -> Method:

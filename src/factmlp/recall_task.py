@@ -233,7 +233,7 @@ def train_recall(task: FactTask, spec: RecallModelSpec, *, settings: RecallTrain
     test_x, test_y, _, _ = every_fact_sequences(task, table, repeats=settings.eval_repeats,
                                                 seed=derive_seed(seed, "test"))
     test_x, test_y = test_x.to(device), test_y.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, fused=True)
     g = _generator(derive_seed(seed, "batches"))
     t0, best, acc, step, loss = time.perf_counter(), 0.0, 0.0, 0, float("nan")
     for step in range(1, settings.steps + 1):

@@ -37,6 +37,19 @@ def concat_tsv(paths: list[str | os.PathLike], *, tags: dict[str, list[dict]] | 
     return _integer_columns(pd.concat(frames, ignore_index=True))
 
 
+def select_members(table: pd.DataFrame, members, *, source: str = "source") -> pd.DataFrame:
+    """Rows of ``table`` named by ``members``, a list of ``(sweep, method, path)``: the rows of
+    ``method`` read from ``path`` (column ``source``, e.g. added by :func:`concat_tsv`'s tags), tagged with
+    ``sweep``; a row asked for by two sweeps appears under both. A member with no row raises."""
+    frames = []
+    for sweep, method, path in members:
+        rows = table[(table[source] == str(path)) & (table["method"] == method)]
+        if rows.empty:
+            raise ValueError(f"{path} has no row for method {method!r} (asked by sweep {sweep!r})")
+        frames.append(rows.assign(sweep=sweep))
+    return pd.concat(frames, ignore_index=True).drop(columns=[source])
+
+
 def _integer_columns(df: pd.DataFrame) -> pd.DataFrame:
     """Float columns holding only whole numbers (and NaN) become nullable Int64 (no ``88.0``)."""
     for col in df.columns:

@@ -232,7 +232,7 @@ def train_attention(model: RecallTransformer, facts: FactSet, task: RecallTask, 
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=settings.lr)
+                             {"params": no_decay, "weight_decay": 0.0}], lr=settings.lr, fused=True)
     g = torch.Generator().manual_seed(seed)
     n_table = _n_table(model, task)
     targets = facts.mapping + target_offset

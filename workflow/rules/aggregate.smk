@@ -3,8 +3,8 @@
 
 rule aggregate_capacity:
     input:
-        summaries=sorted(set(capacity_files())),
-        probes=sorted(set(capacity_files("_probes"))),
+        summaries=capacity_files(),
+        probes=capacity_files("_probes"),
     output:
         table="results/tables/capacity.tsv",
         probes="results/tables/capacity_probes.tsv",
@@ -16,7 +16,7 @@ rule aggregate_capacity:
     resources:
         **light_resources(),
     params:
-        members=[(job[0], path) for job, path in zip(capacity_jobs(), capacity_files())],
+        members=capacity_members(),
     script:
         "../../scripts/aggregate_capacity.py"
 

@@ -1,4 +1,6 @@
-# Stage 3: the smallest MLP of each method that stores each fact set (binary search on width).
+# Stage 3: the smallest MLP of each method that stores each fact set (gallop-then-bisect search).
+# GD-trained methods take minutes per search: one job each. Closed-form builders take seconds,
+# less than a job's start-up: one job per fact set searches all of them (rows per method).
 
 
 rule measure_capacity:
@@ -9,6 +11,8 @@ rule measure_capacity:
         probes="results/capacity/{method}/{family}/d{d}_n{n}_s{seed}_probes.tsv",
     log:
         "logs/capacity/{method}/{family}/d{d}_n{n}_s{seed}.log",
+    wildcard_constraints:
+        method="|".join(TRAINED_METHODS),
     cache: True
     conda:
         "../../environment.yml"
@@ -18,7 +22,34 @@ rule measure_capacity:
     params:
         # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
         job=lambda wc: dict(wc.items()),
-        settings=lambda wc: method_settings(wc.method),
+        methods=lambda wc: {wc.method: method_settings(wc.method)},
+        seed=lambda wc: int(wc.seed),
+        width_min=config["capacity"]["width_min"],
+        width_max=config["capacity"]["width_max"],
+        rel_tol=config["capacity"]["rel_tol"],
+    script:
+        "../../scripts/measure_capacity.py"
+
+
+rule measure_capacity_closed_form:
+    input:
+        facts="results/facts/{family}/d{d}_n{n}_s{seed}.pt",
+    output:
+        summary=f"results/capacity/{CLOSED_FORM_DIR}/{{family}}/d{{d}}_n{{n}}_s{{seed}}.tsv",
+        probes=f"results/capacity/{CLOSED_FORM_DIR}/{{family}}/d{{d}}_n{{n}}_s{{seed}}_probes.tsv",
+    log:
+        f"logs/capacity/{CLOSED_FORM_DIR}/{{family}}/d{{d}}_n{{n}}_s{{seed}}.log",
+    cache: True
+    conda:
+        "../../environment.yml"
+    threads: config["resources"]["threads"]
+    resources:
+        **heavy_resources(),
+    params:
+        job=lambda wc: dict(wc.items()),
+        methods=lambda wc: {
+            m: method_settings(m) for m in closed_form_methods(wc.family, wc.d, wc.n, wc.seed)
+        },
         seed=lambda wc: int(wc.seed),
         width_min=config["capacity"]["width_min"],
         width_max=config["capacity"]["width_max"],

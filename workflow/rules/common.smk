@@ -4,7 +4,7 @@ import itertools
 import re
 
 from factmlp.config import validate_config
-from factmlp.methods import method_names
+from factmlp.methods import is_trained, method_names
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 
@@ -16,6 +16,11 @@ USABILITY_SWEEPS = USABILITY["sweeps"]
 EDITING = config["editing"]
 EDIT_SIZES = {b["method"]: b["size"] for b in EDITING["base_mlps"]}
 NICHANI = config["nichani"]
+
+
+TRAINED_METHODS = [m for m in method_names() if is_trained(m)]
+# results/capacity/<this>/...: one job's rows for every closed-form method of a fact set
+CLOSED_FORM_DIR = "closed_form"
 
 
 def family_keys(family):
@@ -91,11 +96,29 @@ def usability_settings():
     return {k: v for k, v in USABILITY.items() if k != "sweeps"}
 
 
+def capacity_file(method, family, d, n, seed, suffix=""):
+    """The table holding ``method``'s capacity row for one fact set: its own job's for a
+    GD-trained method, else the fact set's closed-form job's."""
+    folder = method if is_trained(method) else CLOSED_FORM_DIR
+    return f"results/capacity/{folder}/{family}/d{d}_n{n}_s{seed}{suffix}.tsv"
+
+
 def capacity_files(suffix=""):
-    return [
-        f"results/capacity/{m}/{fam}/d{d}_n{n}_s{s}{suffix}.tsv"
-        for _, m, fam, d, n, s in capacity_jobs()
-    ]
+    """One file per capacity job of the config (several methods may share one file)."""
+    return sorted({capacity_file(m, fam, d, n, s, suffix) for _, m, fam, d, n, s in capacity_jobs()})
+
+
+def capacity_members():
+    """(sweep, method, file) of every capacity search: the aggregation keeps ``method``'s rows of
+    ``file`` under ``sweep`` (a fact set shared by two sweeps appears under both)."""
+    return [(sw, m, capacity_file(m, fam, d, n, s)) for sw, m, fam, d, n, s in capacity_jobs()]
+
+
+def closed_form_methods(family, d, n, seed):
+    """Closed-form methods asked of one fact set by any capacity or usability sweep (sorted)."""
+    jobs = capacity_jobs() + sweep_jobs(USABILITY_SWEEPS)
+    key = (family, int(d), int(n), int(seed))
+    return sorted({m for _, m, *fs in jobs if not is_trained(m) and tuple(fs) == key})
 
 
 def fact_sets():

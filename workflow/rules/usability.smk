@@ -5,7 +5,7 @@
 rule measure_usability:
     input:
         facts="results/facts/{family}/d{d}_n{n}_s{seed}.pt",
-        capacity="results/capacity/{method}/{family}/d{d}_n{n}_s{seed}.tsv",
+        capacity=lambda wc: capacity_file(wc.method, wc.family, wc.d, wc.n, wc.seed),
     output:
         table="results/usability/{method}/{family}/d{d}_n{n}_s{seed}.tsv",
     log:

@@ -38,7 +38,7 @@ def fit_deltas(model: EditLM, tokens: torch.Tensor, targets: torch.Tensor, *, st
     edit alone. Early stop (checked after a step) when the mean loss falls below ``stop_loss``."""
     dtype = model.vocab.dtype
     delta = nn.Parameter(torch.zeros(tokens.shape[0], model.vocab.shape[1], dtype=dtype))
-    opt = torch.optim.Adam([delta], lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.Adam([delta], lr=lr, weight_decay=weight_decay, fused=True)
     try:
         for _ in range(steps):
             model.delta = delta

@@ -106,7 +106,8 @@ def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, setting
                    other_rank=settings.other_rank, rope_base=settings.rope_base)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": settings.weight_decay},
-                             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}], lr=settings.lr)
+                             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}], lr=settings.lr,
+                            fused=True)
     g = torch.Generator().manual_seed(derive_seed(seed, "editing", "batches"))
     train_t = list(range(corpus.n_train_templates))
     t0 = time.perf_counter()
