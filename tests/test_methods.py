@@ -243,3 +243,26 @@ def test_schema_defaults_match_settings_dataclasses(where, cls):
     for key, spec in props.items():
         default = spec.get("default")
         assert (tuple(default) if isinstance(default, list) else default) == fields[key], (where, key)
+
+
+def test_ntk_key_chunks_give_the_unchunked_hebbian_sum(monkeypatch):
+    """U = (1/m) sum_j h_1(G x_j) * (D^T t_j) x_j^T written out in one (N, m) table, against the
+    builder forced to chunks of 3 keys (and the storage check forced to batches of 5 keys)."""
+    import factmlp.constructions.ntk as ntk_mod
+    from factmlp.facts import FactSet, evaluate_mlp
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(17, 6, generator=g, dtype=torch.float64)
+    t = torch.randn(17, 6, generator=g, dtype=torch.float64)
+    width = 40
+    ref = build_ntk_mlp(x, t, width, seed=4)  # one chunk: 17 * 40 entries < 2^24
+    gate, down = ref.gate.weight, ref.down.weight
+    up = ((x @ gate.T) * (t @ down)).T @ x / width  # h_1(z) = z
+    monkeypatch.setattr(ntk_mod, "_CHUNK_ELEMENTS", 3 * width)
+    chunked = build_ntk_mlp(x, t, width, seed=4)
+    torch.testing.assert_close(chunked.up.weight, up, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ref.up.weight, up, rtol=1e-12, atol=1e-12)
+    facts = FactSet(x, t, torch.arange(17))
+    full = evaluate_mlp(chunked, facts)
+    small = evaluate_mlp(chunked, facts, batch_size=5)
+    assert full["accuracy"] == small["accuracy"] and full["min_margin"] == pytest.approx(small["min_margin"], abs=1e-12)

@@ -138,7 +138,11 @@ def storage_report(
 
 @torch.no_grad()
 def evaluate_mlp(mlp: torch.nn.Module, facts: FactSet, *, batch_size: int = 4096) -> dict:
-    """:func:`storage_report` of ``mlp`` on ``facts`` (run in float64 on the CPU)."""
+    """:func:`storage_report` of ``mlp`` on ``facts`` (run in float64 on the CPU). Keys go through
+    in batches of at most ``batch_size`` and at most 2^24 hidden activations (128 MiB per
+    hidden-sized tensor, whatever the width)."""
     mlp = mlp.to(device="cpu", dtype=torch.float64)
+    hidden = int(getattr(mlp, "hidden", 0) or 1)
+    batch_size = max(1, min(batch_size, (1 << 24) // hidden))
     outs = torch.cat([mlp(facts.keys[s : s + batch_size]) for s in range(0, facts.n_facts, batch_size)])
     return storage_report(outs, facts.values, facts.mapping, batch_size=batch_size)

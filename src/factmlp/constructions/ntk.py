@@ -52,6 +52,9 @@ def hermite(p: int, z: torch.Tensor) -> torch.Tensor:
     return h
 
 
+_CHUNK_ELEMENTS = 1 << 24  # (keys x width) entries per chunk: 128 MiB in float64
+
+
 def build_ntk_mlp(
     keys: torch.Tensor,
     targets: torch.Tensor,
@@ -75,8 +78,15 @@ def build_ntk_mlp(
     gate = torch.randn(width, d, generator=g, dtype=torch.float64)  # G (m, d)
     down = torch.randn(d, width, generator=g, dtype=torch.float64)  # D (d, m)
     down = down / down.norm(dim=0, keepdim=True)
-    coef = hermite(hermite_degree, x @ gate.T) * (t @ down)  # (N, m)
-    up = coef.T @ x / width  # U (m, d)
+    # U = (1/m) sum_j h_p(G x_j) * (D^T t_j) x_j^T, summed over key chunks: one (N, m) table
+    # would take N m 8 bytes (4 GB at N = 8192, m = 65536)
+    up = torch.zeros(width, d, dtype=torch.float64)
+    chunk = max(1, _CHUNK_ELEMENTS // width)
+    for s in range(0, x.shape[0], chunk):
+        xs = x[s : s + chunk]
+        coef = hermite(hermite_degree, xs @ gate.T) * (t[s : s + chunk] @ down)  # (chunk, m)
+        up += coef.T @ xs
+    up /= width  # U (m, d)
     return GatedMLP.from_weights(gate_w=gate, up_w=up, down_w=down, activation=activation)
 
 
