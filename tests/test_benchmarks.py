@@ -35,3 +35,33 @@ def test_bench_construction_tiny(tmp_path):
     assert abs(big["speedup"] - big["gd_s"] / big["total_s"]) <= 0.01 * big["speedup"]
     assert abs(small["speedup_vs_search"] - small["gd_search_s"] / small["construction_s"]) <= (
         0.1 * small["speedup_vs_search"] + 1.0)
+
+
+def test_snapshot_copies_a_finished_run_with_its_provenance(tmp_path):
+    repo = tmp_path / "clone"
+    (repo / "results" / "tables").mkdir(parents=True)
+    (repo / "results" / "figures").mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                    "--allow-empty", "-m", "x"], check=True)
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    (repo / "results" / "claims.tsv").write_text("claim\tpass\nC1\ttrue\n")
+    (repo / "results" / "tables" / "capacity.tsv").write_text("a\n1\n")
+    (repo / "results" / "figures" / "f.png").write_bytes(b"png")
+    (repo / "results" / "figures" / "f.pdf").write_bytes(b"pdf")
+    out = tmp_path / "docs" / "medium"
+    script = str(ROOT / "benchmarks" / "snapshot.py")
+    # no claims table yet: refused, nothing written
+    missing = subprocess.run([sys.executable, script, "--results", str(tmp_path / "none"), "--out", str(out),
+                              "--config", "c.yaml", "--started", "100", "--finished", "200"],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0 and "claims.tsv" in missing.stderr and not out.exists()
+    subprocess.run([sys.executable, script, "--results", str(repo / "results"), "--out", str(out),
+                    "--config", "config/medium.yaml", "--started", "1000", "--finished", "4600.4"],
+                   check=True, capture_output=True, timeout=60)
+    assert (out / "claims.tsv").read_text() == "claim\tpass\nC1\ttrue\n"
+    assert (out / "tables" / "capacity.tsv").is_file() and (out / "figures" / "f.png").is_file()
+    assert not (out / "figures" / "f.pdf").exists()
+    prov = pd.read_csv(out / "provenance.tsv", sep="\t", dtype=str).set_index("key")["value"]
+    assert prov["commit"] == head and prov["wall_time_s"] == "3600" and prov["config"] == "config/medium.yaml"
+    assert prov["started_utc"].startswith("1970-01-01T00:16:40")
