@@ -21,6 +21,11 @@ Algorithm (batched over anchors i, torch, float64):
    and no worse. This reaches machine precision once the support is identified.
 3. Certify against **all** j: with u = x/||x||, min_j <u, a_ij> <= rho_i <= ||x||. If the gap
    exceeds ``tol`` add the ``grow`` most violated points to W_i and repeat.
+4. An anchor whose gap has stopped shrinking (not halved in ``stall_rounds`` rounds), or whose
+   working set already holds every point, is finished by Wolfe's min-norm-point algorithm on all
+   of its points (exact and finite: corrals of at most d + 1 points, each an exact affine solve).
+   Near-degenerate hulls (long thin faces) make the first-order solver crawl there: a 60-value,
+   d = 3 table took 100 rounds and 80 s before, 0.1 s with the hand-over.
 
 The differences a_ij are never materialised for all j: <x, a_ij> = (<x, v_i> - <x, v_j>) /
 ||v_i - v_j|| needs one (B, d) x (d, n) product per round, so memory is O(B n) and |V| = 4096,
@@ -138,6 +143,52 @@ def _fista_simplex(
     return out
 
 
+def _wolfe_min_norm(p, x0, *, tol: float, max_iter: int):
+    """Minimum-norm point of conv(rows of p) (m, d), numpy float64, by Wolfe's algorithm (1976).
+
+    Starts from the point most aligned with ``x0``; stops when ||x||^2 - min_j <x, p_j> <=
+    tol ||x|| max(||x||, 1) (the gap rule of :func:`decodability`), when x reaches the origin, or
+    after ``max_iter`` major cycles. Each minor cycle solves the affine min-norm problem on the
+    corral exactly (KKT system by least squares) and steps back into the hull when a weight
+    turns negative.
+    """
+    import numpy as np
+
+    eps = 1e-14
+    j = int(np.argmax(p @ x0)) if float(np.abs(x0).sum()) > 0 else 0
+    corral, w, x = [j], np.ones(1), p[j].copy()
+    for _ in range(max_iter):
+        xx = float(x @ x)
+        if xx < 1e-30:
+            break
+        scores = p @ x
+        j = int(np.argmin(scores))
+        if xx - scores[j] <= tol * np.sqrt(xx) * max(np.sqrt(xx), 1.0) or j in corral:
+            break
+        corral.append(j)
+        w = np.append(w, 0.0)
+        for _ in range(len(corral) + 1):  # minor cycles: each drops at least one point
+            pts = p[corral]
+            s = len(corral)
+            kkt = np.zeros((s + 1, s + 1))
+            kkt[:s, :s] = pts @ pts.T
+            kkt[:s, s] = kkt[s, :s] = 1.0
+            rhs = np.zeros(s + 1)
+            rhs[s] = 1.0
+            alpha = np.linalg.lstsq(kkt, rhs, rcond=None)[0][:s]
+            if (alpha > eps).all():
+                w, x = alpha, alpha @ pts
+                break
+            down = (alpha <= eps) & (w - alpha > 0)
+            theta = min(1.0, float(np.min(w[down] / (w[down] - alpha[down])))) if down.any() else 1.0
+            w = w + theta * (alpha - w)
+            keep = w > eps
+            corral = [c for c, k in zip(corral, keep) if k]
+            w = w[keep] / w[keep].sum()
+            x = w @ p[corral]
+    return x
+
+
 def _polish(gram: torch.Tensor, lam: torch.Tensor, *, support_tol: float = 1e-10) -> torch.Tensor:
     """Exact affine min-norm point on the support S of lam; kept where feasible and no worse.
 
@@ -177,6 +228,7 @@ def decodability(
     inner_iters: int = 2000,
     inner_tol: float = 1e-12,
     infeasible_tol: float = 1e-9,
+    stall_rounds: int = 3,
 ) -> Decodability:
     """rho_i(V), upper bounds and unit separators u*_i for every row of ``values`` (n, d).
 
@@ -190,6 +242,7 @@ def decodability(
     inner_iters : cap on FISTA iterations per round.
     inner_tol : relative Frank-Wolfe gap at which FISTA hands over to the exact polish step.
     infeasible_tol : values with rho_upper below this are reported infeasible (rho_i = 0).
+    stall_rounds : rounds without halving an anchor's gap after which Wolfe's algorithm finishes it.
 
     Returns
     -------
@@ -230,12 +283,17 @@ def decodability(
 
         a = directions(work)  # (B, k, d)
         gram = a @ a.transpose(1, 2)  # (B, k, k), extended by the new columns each round
+        wolfe = torch.zeros(b, dtype=torch.bool)  # anchors finished by Wolfe's algorithm
+        x_wolfe = torch.zeros(b, d, dtype=torch.float64)
+        best_gap = torch.full((b,), float("inf"), dtype=torch.float64)
+        stalled = torch.zeros(b, dtype=torch.int64)
         for rnd in range(max_rounds):
             act = ~done  # finished anchors keep their solution
             if bool(act.any()):
                 sub = _fista_simplex(gram[act], lam[act], iters=inner_iters, tol=inner_tol)
                 lam[act] = _polish(gram[act], sub)
             x = torch.einsum("bk,bkd->bd", lam, a)  # (B, d) min-norm point of the working hull
+            x = torch.where(wolfe[:, None], x_wolfe, x)
             hi = x.norm(dim=1)
             u = x / hi.clamp_min(1e-300)[:, None]
             uv = u @ v.T  # (B, n)
@@ -244,9 +302,21 @@ def decodability(
             scores = torch.where(torch.isinf(dist), torch.full_like(scores, float("inf")), scores)
             lo = scores.min(dim=1).values
             gap = hi - lo
-            done = done | (gap <= tol * hi.clamp_min(1.0)) | (hi < infeasible_tol)
+            done = done | (gap <= tol * hi.clamp_min(1.0)) | (hi < infeasible_tol) | wolfe
             if bool(done.all()):
                 break
+            shrinking = gap < 0.5 * best_gap
+            best_gap = torch.where(shrinking, gap, best_gap)
+            stalled = torch.where(shrinking, torch.zeros_like(stalled), stalled + 1)
+            hand = ~done & ((stalled >= stall_rounds) | (work.shape[1] >= n - 1))
+            if bool(hand.any()):
+                for r in torch.nonzero(hand).flatten().tolist():
+                    cols = torch.nonzero(torch.isfinite(dist[r])).flatten()
+                    pts = ((v[idx[r]] - v[cols]) / dist[r, cols, None]).numpy()
+                    x_wolfe[r] = torch.from_numpy(_wolfe_min_norm(pts, x[r].numpy(), tol=tol,
+                                                                  max_iter=10 * (d + len(cols))))
+                wolfe |= hand
+                continue  # the next round certifies the Wolfe points against all j
             # add the most violated points (smallest <u, a_ij>) not yet in the working set
             scores.scatter_(1, work, float("inf"))
             q = min(grow, n - 1 - work.shape[1]) if work.shape[1] < n - 1 else 0
