@@ -41,7 +41,7 @@ PIPELINE_RULES = (
 )
 
 
-def run_snakemake(workdir, *args, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_snakemake(workdir, *args, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run Snakemake on the repo's Snakefile in ``workdir``; return the completed process.
 
     The process also runs with ``cwd=workdir``, so relative paths in ``args`` (e.g.
@@ -62,10 +62,10 @@ def run_snakemake(workdir, *args, timeout: float = 120) -> subprocess.CompletedP
         "none",
         *map(str, args),
     ]
-    env = dict(os.environ)
-    env.setdefault("MPLBACKEND", "Agg")
-    env.pop("SNAKEMAKE_PROFILE", None)
-    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+    full = dict(os.environ, **(env or {}))
+    full.setdefault("MPLBACKEND", "Agg")
+    full.pop("SNAKEMAKE_PROFILE", None)
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=full)
 
 
 def output_of(proc: subprocess.CompletedProcess) -> str:
@@ -172,15 +172,18 @@ def tiny_config(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> tuple[Path, str]:
-    """One uninterrupted run of the tiny config in a session tmp workdir: (workdir, its output).
-    Shared by the end-to-end test (which reruns in it, leaving every table as it was) and the
-    determinism and resilience tests (which compare their tables with its tables)."""
+def tiny_run(tmp_path_factory) -> tuple[Path, str, Path]:
+    """One uninterrupted run of the tiny config in a session tmp workdir, with ``--cache`` into a
+    session cache directory: (workdir, its output, cache directory). Shared by the end-to-end test
+    (which reruns in it, leaving every table as it was), the resilience test (which compares its
+    tables with these) and the cache test (which reruns from this cache)."""
     work = tmp_path_factory.mktemp("tiny_run")
-    proc = run_snakemake(work, "--cores", "2", "--configfile", TINY_CONFIG, timeout=600)
+    cache = tmp_path_factory.mktemp("tiny_cache")
+    proc = run_snakemake(work, "--cores", "2", "--cache", "--configfile", TINY_CONFIG, timeout=600,
+                         env={"SNAKEMAKE_OUTPUT_CACHE": str(cache)})
     out = output_of(proc)
     assert proc.returncode == 0, out
-    return work, out
+    return work, out, cache
 
 
 @pytest.fixture(scope="module")

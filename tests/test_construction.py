@@ -475,3 +475,16 @@ def test_construction_jl_max_factor_bounds_the_search():
     facts = _facts("spherical", n, d, seed=0)
     res = measure_capacity(facts, get_method("construction_jl", code_dim_max_factor=1.5), seed=0, rel_tol=0)
     assert not res.found and max(p.width for p in res.probes) == 12
+
+
+@pytest.mark.parametrize("kind", ["spherical", "spike"])
+def test_one_constant_neuron_stores_the_same_facts_with_fewer_params(kind):
+    """constant_neurons=1 at the same code dimension: same storage, m' fewer neurons, i.e.
+    m' (3d + 2) fewer parameters (each neuron has a gate and an up row, a down column, two biases)."""
+    d, n, m = 16, 64, 16
+    facts = _facts(kind, n, d, seed=3, **({"beta": 4.0} if kind == "spike" else {}))
+    two, _ = build_encoder_decoder(facts, m, seed=0)
+    one, _ = build_encoder_decoder(facts, m, seed=0, settings=ConstructionSettings(constant_neurons=1))
+    assert two.param_count() - one.param_count() == m * (3 * d + 2)
+    assert evaluate_mlp(one, facts)["accuracy"] == evaluate_mlp(two, facts)["accuracy"] == 1.0
+    torch.testing.assert_close(one(facts.keys), two(facts.keys), rtol=1e-8, atol=1e-8)

@@ -204,3 +204,28 @@ def test_bucket_size_d_many_keys_is_exact_or_raises():
     idx = torch.arange(0, n, 10)
     err = float(np.abs(_evaluate(enc, keys[idx]) - codes[idx].numpy()).max())
     assert err < 1e-6 * (1 + float(codes.abs().max()))
+
+
+@pytest.mark.parametrize(("n", "d", "m", "b"), CASES)
+def test_one_constant_neuron_gives_the_two_neuron_encoder_outputs(n, d, m, b):
+    """constant_neurons=1 (an always-on neuron: gate row 0, bias 1) computes the same function as
+    the ReLU pair, on the keys and off them, with m' fewer neurons; both evaluated neuron by neuron."""
+    keys, codes = _draw(n, d, m, seed=n + d + m + b)
+    two = fit_piecewise_encoder(keys, codes, bucket_size=b, seed=4)
+    one = fit_piecewise_encoder(keys, codes, bucket_size=b, seed=4, constant_neurons=1)
+    assert one.hidden == encoder_width(n, m, b, constant_neurons=1) == (math.ceil(n / b) + 1) * m
+    assert two.hidden - one.hidden == m
+    np.testing.assert_allclose(_evaluate(one, keys), codes.numpy(), atol=1e-8 * (1 + float(codes.abs().max())))
+    # off the keys the two encoders are the same function wherever the ReLU pair is constant,
+    # i.e. above its knots, which lie a key-range below the lowest key: mixtures of keys are there
+    # (far below, the pair is not constant, the always-on neuron is)
+    g = torch.Generator().manual_seed(1)
+    mix = torch.rand(20, n, generator=g, dtype=torch.float64)
+    x = torch.cat([keys, (mix / mix.sum(1, keepdim=True)) @ keys])
+    np.testing.assert_allclose(_evaluate(one, x), _evaluate(two, x), rtol=1e-9, atol=1e-9 * (1 + np.abs(_evaluate(two, x)).max()))
+
+
+def test_constant_neurons_must_be_1_or_2():
+    keys, codes = _draw(10, 4, 2, seed=0)
+    with pytest.raises(ValueError, match="constant_neurons"):
+        fit_piecewise_encoder(keys, codes, bucket_size=2, seed=0, constant_neurons=3)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, SNAKEFILE, TINY_CONFIG, job_stats, output_of, run_snakemake
+from conftest import ROOT, SNAKEFILE, TINY_CONFIG, job_stats, load_yaml, output_of, run_snakemake, write_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -91,21 +91,16 @@ def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(reference_run, tm
     assert [p for p in (work / "results").rglob("*") if p.name.startswith(".")] == []
 
 
-def test_same_seed_identical_tables_and_cache_rerun_takes_cached_rules_from_the_cache(reference_run, tmp_path):
-    """A fresh run with an empty cache computes everything: its tables must equal the reference
-    run's (determinism: same seeds, same CPU results). Then results/ is deleted and a rerun with
-    --cache must take every cached rule's outputs from the cache."""
-    work, cache = tmp_path / "work", tmp_path / "cache"
-    cache.mkdir()
-    env = {"SNAKEMAKE_OUTPUT_CACHE": str(cache)}
-    first = _run_env(work, env, "--cores", "2", "--cache", "--configfile", TINY_CONFIG)
-    assert first.returncode == 0, output_of(first)
-    ref, fresh = table_digests(reference_run / "results"), table_digests(work / "results")
-    assert set(ref) == set(fresh) and len(ref) >= 5
-    assert fresh == ref, {k for k in ref if ref[k] != fresh.get(k)}
-    assert any(cache.iterdir()), "nothing was stored in the cache"
-    shutil.rmtree(work / "results")
-    second = _run_env(work, env, "--cores", "2", "--cache", "--configfile", TINY_CONFIG)
+def test_cache_rerun_takes_cached_rules_from_the_cache_and_equals_the_reference(tiny_run, tmp_path):
+    """The session's reference run stored its cached rules' outputs (``--cache``); a run in a fresh
+    workdir with that cache must take every cached job from it, run the rest, and end with the
+    same tables. (Same-seed determinism of an independent recomputation is the kill -9 test's
+    comparison: its runs compute everything again in a fresh workdir, with no cache.)"""
+    reference, _, cache = tiny_run
+    assert any(cache.iterdir()), "the reference run stored nothing in the cache"
+    work = tmp_path / "work"
+    second = _run_env(work, {"SNAKEMAKE_OUTPUT_CACHE": str(cache)}, "--cores", "2", "--cache",
+                      "--configfile", TINY_CONFIG)
     out = output_of(second)
     assert second.returncode == 0, out
     stats = job_stats(out)
@@ -118,6 +113,9 @@ def test_same_seed_identical_tables_and_cache_rerun_takes_cached_rules_from_the_
     ran = [line for line in out.splitlines() if line.strip().startswith(tuple(f"rule {r}:" for r in CACHED_RULES))]
     assert len(ran) <= n_cached_jobs
     assert (work / "results" / "claims.tsv").is_file()
+    ref, fresh = table_digests(reference / "results"), table_digests(work / "results")
+    assert set(ref) == set(fresh) and len(ref) >= 5
+    assert fresh == ref, {k for k in ref if ref[k] != fresh.get(k)}
 
 
 def _run_env(workdir: Path, env: dict, *args, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -126,6 +124,22 @@ def _run_env(workdir: Path, env: dict, *args, timeout: float = 600) -> subproces
     workdir.mkdir(parents=True, exist_ok=True)
     return subprocess.run(_snakemake_cmd(workdir, *args), cwd=workdir, capture_output=True, text=True,
                           timeout=timeout, env=full)
+
+
+def _capacity_and_usability_only(path: Path) -> Path:
+    """The tiny config without editing and Nichani stages (23 jobs instead of 41): every kind of
+    job the executor handles (cached, benchmarked, GD, plots, claims) at half the submissions;
+    the dropped stages run end to end locally in tests/test_workflow.py."""
+    cfg = load_yaml(TINY_CONFIG)
+    cfg["editing"]["base_mlps"] = []
+    nic = cfg["nichani"]
+    nic["linear"].update(dims=[], ranks=[])
+    nic["mlp"]["trained"].update(dims=[], widths=[])
+    nic["mlp"]["ntk"].update(dims=[], widths=[])
+    nic["recall"]["points"] = []
+    nic["tradeoff"].update(heads=[], mlp_widths=[])
+    nic["sequential"]["models"] = []
+    return write_yaml(cfg, path)
 
 
 @pytest.mark.slurm
@@ -141,7 +155,8 @@ def test_slurm_executor_runs_the_tiny_config(tmp_path):
         env = {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
         # The profile is the one users take to a cluster; the overrides are this test cluster's:
         # partition "debug", squeue for job status (no accounting database), quick first status check.
-        proc = _run_env(work, env, "--profile", ROOT / "profiles" / "slurm", "--configfile", TINY_CONFIG,
+        config = _capacity_and_usability_only(tmp_path / "config_slurm.yaml")
+        proc = _run_env(work, env, "--profile", ROOT / "profiles" / "slurm", "--configfile", config,
                         "--jobs", "4", "--default-resources", "slurm_partition=debug",
                         "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
                         "--latency-wait", "5", timeout=1500)

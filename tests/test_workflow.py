@@ -148,7 +148,7 @@ def test_end_to_end_tiny(tiny_run):
     cfg = load_yaml(tiny_config)
 
     # ---- first run: everything (the session's shared tiny run, tests/conftest.py::tiny_run)
-    workdir, out = tiny_run
+    workdir, out, _ = tiny_run
     first_stats = job_stats(out)
     _assert_stats(first_stats, cfg, out)
 

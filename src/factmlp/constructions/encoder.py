@@ -23,10 +23,12 @@ Recipe
    factorisation for all m' right-hand sides, plus iterative refinement; cost O((N/b) b^3),
    near-linear in |K|, never a dense |K| x |K| solve.
 3. Slopes s_gamma = (M_{gamma+1} - M_gamma)/(t_{gamma+1} - t_gamma); ReLU weights A_0 = s_0,
-   A_gamma = s_gamma - s_{gamma-1}. The constant M_0 uses two ReLUs below every key:
-   ReLU(z - a1) - ReLU(z - a2) = a2 - a1 for z >= a2.
+   A_gamma = s_gamma - s_{gamma-1}. The constant term M_0 x takes ``constant_neurons`` neurons per
+   code coordinate: 2 (our first reading of the gadgets, every gate row w): two ReLUs below every
+   key, ReLU(z - a1) - ReLU(z - a2) = a2 - a1 for z >= a2; or 1: a neuron whose gate row is 0 with
+   bias 1, ReLU(0 x + 1) = 1 on every input (a gated MLP's gate rows need not share w).
 
-Hidden width h = (B + 2) m' with B = ceil(N/b) buckets. Forward substitution bucket by bucket is
+Hidden width h = (B + c) m' with B = ceil(N/b) buckets and c = ``constant_neurons``. Forward substitution bucket by bucket is
 unstable (errors grow ~b per bucket) and is deliberately not used.
 """
 
@@ -65,9 +67,9 @@ class PiecewiseEncoder:
         return out.index_add_(1, self.coord, act)
 
 
-def encoder_width(n_keys: int, code_dim: int, bucket_size: int) -> int:
-    """Hidden width of the encoder: (ceil(n_keys / bucket_size) + 2) * code_dim."""
-    return (math.ceil(n_keys / bucket_size) + 2) * code_dim
+def encoder_width(n_keys: int, code_dim: int, bucket_size: int, constant_neurons: int = 2) -> int:
+    """Hidden width of the encoder: (ceil(n_keys / bucket_size) + constant_neurons) * code_dim."""
+    return (math.ceil(n_keys / bucket_size) + constant_neurons) * code_dim
 
 
 def _blocks(keys, lam_lo, lam_hi, bounds, ridge):
@@ -142,6 +144,7 @@ def fit_piecewise_encoder(
     refine_steps: int = 2,
     check_keys: int = 4096,
     max_fit_error: float = 1e-6,
+    constant_neurons: int = 2,
 ) -> PiecewiseEncoder:
     """Closed-form encoder with e(k_i) = codes[i] for every key (see the module docstring).
 
@@ -157,6 +160,8 @@ def fit_piecewise_encoder(
     check_keys : keys on which the built network is checked; ``fit_error`` is the max error there.
     max_fit_error : relative error on the checked keys above which the fit is rejected with a
         ValueError (square buckets, b = d, can be this ill-conditioned when |K| >> d).
+    constant_neurons : neurons per code coordinate for the constant M_0 x: 2 (two ReLUs along w)
+        or 1 (gate row 0, gate bias 1); the encoder's outputs are the same.
     """
     keys = keys.to(torch.float64)
     codes = codes.to(torch.float64)
@@ -166,6 +171,8 @@ def fit_piecewise_encoder(
         raise ValueError(f"codes must have {n} rows (one per key), got {codes.shape[0]}")
     if not 1 <= bucket_size <= d:
         raise ValueError(f"bucket_size must lie in [1, d={d}], got {bucket_size}")
+    if constant_neurons not in (1, 2):
+        raise ValueError(f"constant_neurons must be 1 or 2, got {constant_neurons}")
     g = torch.Generator(device="cpu")
     g.manual_seed(int(seed))
     w = torch.randn(d, generator=g, dtype=torch.float64)
@@ -199,14 +206,20 @@ def fit_piecewise_encoder(
     knot_vals = torch.stack([_knot_values(ks, lam_lo, lam_hi, bounds, y, gi) for gi in range(nb + 1)])  # (B+1, m', d)
     slopes = (knot_vals[1:] - knot_vals[:-1]) / (t[1:] - t[:-1])[:, None, None]  # (B, m', d)
     relu_w = torch.cat([slopes[:1], slopes[1:] - slopes[:-1]])  # (B, m', d) slope changes at t_0..t_{B-1}
-    a2 = knots[0] - span - pad
-    a1 = a2 - span - pad  # ReLU(z-a1) - ReLU(z-a2) = a2 - a1 on every key
-    const = knot_vals[0] / (a2 - a1)  # (m', d)
-    up_w = torch.cat([relu_w.reshape(nb * m, d), const, -const])  # (h, d)
-    gate_b = torch.cat([-t[:nb].repeat_interleave(m), torch.full((m,), -a1, dtype=torch.float64),
-                        torch.full((m,), -a2, dtype=torch.float64)])
-    coord = torch.cat([torch.arange(m).repeat(nb), torch.arange(m), torch.arange(m)])
-    gate_w = w.expand(up_w.shape[0], d).clone()
+    if constant_neurons == 2:
+        a2 = knots[0] - span - pad
+        a1 = a2 - span - pad  # ReLU(z-a1) - ReLU(z-a2) = a2 - a1 on every key
+        const = knot_vals[0] / (a2 - a1)  # (m', d)
+        up_w = torch.cat([relu_w.reshape(nb * m, d), const, -const])  # (h, d)
+        gate_b = torch.cat([-t[:nb].repeat_interleave(m), torch.full((m,), -a1, dtype=torch.float64),
+                            torch.full((m,), -a2, dtype=torch.float64)])
+        coord = torch.cat([torch.arange(m).repeat(nb), torch.arange(m), torch.arange(m)])
+        gate_w = w.expand(up_w.shape[0], d).clone()
+    else:  # one always-on neuron per coordinate: gate row 0, bias 1
+        up_w = torch.cat([relu_w.reshape(nb * m, d), knot_vals[0]])
+        gate_b = torch.cat([-t[:nb].repeat_interleave(m), torch.ones(m, dtype=torch.float64)])
+        coord = torch.cat([torch.arange(m).repeat(nb), torch.arange(m)])
+        gate_w = torch.cat([w.expand(nb * m, d), torch.zeros(m, d, dtype=torch.float64)])
     enc = PiecewiseEncoder(gate_w=gate_w, gate_b=gate_b, up_w=up_w, coord=coord,
                            code_dim=m, fit_error=0.0)
     # spot check of the network itself on <= check_keys keys spread over the sorted order

@@ -97,7 +97,10 @@ def target_separators(facts: FactSet, values: torch.Tensor) -> torch.Tensor:
 class ConstructionSettings:
     """projection: "orthogonal" | "gaussian"; bucket_size: b (0 = d - 4); bucket_sizes: several b
     for the capacity search, which keeps the cheapest (b sets the hidden width per code dimension,
-    h = (ceil(|K|/b) + 2) m', so this searches width and m' together); whiten and its ridge;
+    h = (ceil(|K|/b) + c) m', so this searches width and m' together); constant_neurons: c, the
+    encoder's neurons per code coordinate for its constant term (2: a ReLU pair along the gadget
+    direction, the first reading of the paper's gadgets; 1: one always-on neuron, gate row 0 and
+    bias 1, the same encoder outputs with m' fewer neurons); whiten and its ridge;
     whiten_ridges: whitening options ("off" and/or ridges >= 0) of which the one with the largest
     rho_min of the value table is used (empty: the fixed whiten_ridge; needs whiten);
     code_dim_max_factor: the capacity search tries m' up to ceil(factor d) with a Gaussian P
@@ -112,6 +115,7 @@ class ConstructionSettings:
     whiten_ridges: tuple = ()  # "off" and/or ridges >= 0; if set, chosen by rho per value table
     code_dim_max_factor: float = 1.0  # max m' = ceil(factor d) for gaussian; orthogonal: d
     ridge: float = 1e-10
+    constant_neurons: int = 2  # per code coordinate for the encoder's constant: 2 (ReLU pair) or 1 (always-on)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bucket_sizes", tuple(int(b) for b in self.bucket_sizes))
@@ -119,6 +123,8 @@ class ConstructionSettings:
         if self.whiten_ridges and not self.whiten:
             raise ValueError("whiten_ridges lists whitening options but whiten is false; set whiten: true "
                              "(or use construction_whitened) or leave whiten_ridges empty")
+        if self.constant_neurons not in (1, 2):
+            raise ValueError(f"constant_neurons must be 1 or 2, got {self.constant_neurons!r}")
         if not (isinstance(self.code_dim_max_factor, (int, float)) and self.code_dim_max_factor > 0):
             raise ValueError(f"code_dim_max_factor must be a number > 0, got {self.code_dim_max_factor!r}")
 
@@ -146,7 +152,8 @@ def build_encoder_decoder(
     g.manual_seed(int(seed))
     proj = jl_projection(code_dim, d, kind=s.projection, generator=g)  # P (m', d)
     codes = seps @ proj.T  # (N, m')
-    enc = fit_piecewise_encoder(facts.keys, codes, bucket_size=b, seed=int(seed) + 1, ridge=s.ridge)
+    enc = fit_piecewise_encoder(facts.keys, codes, bucket_size=b, seed=int(seed) + 1, ridge=s.ridge,
+                                constant_neurons=s.constant_neurons)
     down = proj.T[:, enc.coord]  # (d, h): neuron writing code coordinate j gets column P^T e_j
     mlp = GatedMLP.from_weights(gate_w=enc.gate_w, gate_b=enc.gate_b, up_w=enc.up_w, down_w=down, activation="relu")
     if w is not None:
