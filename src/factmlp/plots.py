@@ -251,7 +251,11 @@ def usability_figure(table: pd.DataFrame, *, usable_at: float, schedule: str = "
     ax.set(xscale="log", yscale="log", xlabel="number of facts |K|",
            ylabel=f"min params with usability >= {usable_at:g}",
            title="(a) usable size (thin dashed: storage capacity)")
-    ax.legend(fontsize=6)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
+    else:  # say why the panel is empty instead of drawing an empty legend
+        ax.text(0.5, 0.5, f"no MLP reached usability >= {usable_at:g}", transform=ax.transAxes,
+                ha="center", va="center", fontsize=8)
 
     ax = axes[1]
     trade = ok[ok["figure"] == "tradeoff"] if "figure" in ok else ok.iloc[0:0]
