@@ -23,10 +23,7 @@ rule measure_capacity:
         # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
         job=lambda wc: dict(wc.items()),
         methods=lambda wc: {wc.method: method_settings(wc.method)},
-        seed=lambda wc: int(wc.seed),
-        width_min=config["capacity"]["width_min"],
-        width_max=config["capacity"]["width_max"],
-        rel_tol=config["capacity"]["rel_tol"],
+        **search_params(),
     script:
         "../../scripts/measure_capacity.py"
 
@@ -50,9 +47,6 @@ rule measure_capacity_closed_form:
         methods=lambda wc: {
             m: method_settings(m) for m in closed_form_methods(wc.family, wc.d, wc.n, wc.seed)
         },
-        seed=lambda wc: int(wc.seed),
-        width_min=config["capacity"]["width_min"],
-        width_max=config["capacity"]["width_max"],
-        rel_tol=config["capacity"]["rel_tol"],
+        **search_params(),
     script:
         "../../scripts/measure_capacity.py"

@@ -114,6 +114,17 @@ def capacity_members():
     return [(sw, m, capacity_file(m, fam, d, n, s)) for sw, m, fam, d, n, s in capacity_jobs()]
 
 
+def search_params():
+    """Parameters of a capacity job besides its methods: seed and the width search's bounds."""
+    cap = config["capacity"]
+    return dict(
+        seed=lambda wc: int(wc.seed),
+        width_min=cap["width_min"],
+        width_max=cap["width_max"],
+        rel_tol=cap["rel_tol"],
+    )
+
+
 def closed_form_methods(family, d, n, seed):
     """Closed-form methods asked of one fact set by any capacity or usability sweep (sorted)."""
     jobs = capacity_jobs() + sweep_jobs(USABILITY_SWEEPS)
