@@ -22,6 +22,7 @@ facts = FactSet.load(snakemake.input.facts)  # noqa: F821
 method = get_method(wc.method, **p.settings)
 cap = pd.read_csv(snakemake.input.capacity, sep="\t")  # noqa: F821
 cap = cap[cap["method"] == wc.method].iloc[0]  # a closed-form job's table has a row per method
+method = method.chosen_variant(facts, cap.get("variant"))  # e.g. the bucket size the search chose
 meta = {"method": wc.method, "family": wc.family, "d": facts.d, "n_facts": facts.n_facts, "seed": p.seed,
         "capacity_size": cap["min_width"], "capacity_params": cap["param_count"],
         "settings": settings_json({**vars(method.settings), **settings_dict(task, train, settings)})}

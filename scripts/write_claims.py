@@ -4,7 +4,7 @@ Rows C1-C9 then B1 (shared/claims.md revision 2); sweeps are found by name (fact
 
 import pandas as pd
 
-from factmlp.claims import (capacity_claims, closed_form_claims, editing_claims, nichani_claims, scaling_slopes,
+from factmlp.claims import (capacity_claims, closed_form_claims, closed_form_points, editing_claims, nichani_claims, scaling_slopes,
                             usability_claims)
 from factmlp.io import setup_logging, write_tsv
 
@@ -24,5 +24,6 @@ claims = pd.concat([capacity_claims(cap, rho, dict(p.families), scale=p.scale),
                    ignore_index=True)
 write_tsv(claims, snakemake.output.claims)  # noqa: F821
 write_tsv(scaling_slopes(cap, list(p.scaling_sweeps)), snakemake.output.slopes)  # noqa: F821
+write_tsv(closed_form_points(cap), snakemake.output.closed_form)  # noqa: F821
 for row in claims.itertuples():
     log.info("%s pass=%s: %s", row.claim, row._7, row.measured_value)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from factmlp.capacity import measure_capacity
-from factmlp.claims import (CLAIM_COLUMNS, capacity_claims, closed_form_claims, point_table, rho_law_fit,
+from factmlp.claims import (CLAIM_COLUMNS, capacity_claims, closed_form_claims, closed_form_points, point_table, rho_law_fit,
                             usability_claims)
 from factmlp.mlp import GatedMLP
 
@@ -310,6 +310,28 @@ def test_b1_best_closed_form_over_gd_median_at_d_32_and_up():
     assert b1(exact5)["pass"] == "true"
     fails = _b1_table({"construction": [1.0, 5.1, 5.1, 6.0]})
     assert b1(fails)["pass"] == "false"
+
+
+def test_b1_reports_the_best_v2_builder_per_point():
+    cap = _b1_table({"construction_codebook": [1.0, 4.0, 4.5, 5.0],
+                     "hebbian_whitened": [9.0, 15.0, 16.0, 17.0],
+                     "hebbian_data_dependent": [3.0, 6.0, (">=", 7.0), 8.0]})
+    c = b1(cap)
+    assert c["pass"] == "true"
+    # the best v2 builder *that stores* each point: 6 (dd), 16 (whitened; dd stores nothing), 8 (dd) -> 8
+    assert "best v2 builder/GD median 8.0x" in c["measured_value"]
+    assert "(v2 hebbian_data_dependent 6.0x)" in c["measured_value"]
+    assert "(v2 hebbian_whitened 16.0x)" in c["measured_value"]
+    pts = closed_form_points(cap, d_min=32)
+    assert list(pts["d"]) == [32, 48, 64]
+    assert list(pts["gd_params"]) == [100.0, 100.0, 100.0]
+    assert list(pts["closed_form"]) == ["construction_codebook"] * 3
+    assert list(pts["closed_form_params"]) == [400.0, 450.0, 500.0]
+    assert list(pts["v2"]) == ["hebbian_data_dependent", "hebbian_whitened", "hebbian_data_dependent"]
+    assert list(pts["v2_params"]) == [600.0, 1600.0, 800.0]
+    assert list(pts["v2_bound"]) == ["=", "=", "="]
+    # the hebbian builders are not closed-form constructions: alone they cannot decide B1
+    assert b1(_b1_table({"hebbian_whitened": [1.0, 1.0, 1.0, 1.0]}))["pass"] == "n/a"
 
 
 def test_b1_bounds_na_and_no_large_points():

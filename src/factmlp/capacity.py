@@ -8,7 +8,8 @@ then bisects between the last failure and the first success until
 probed. Every probe is recorded.
 
 A probe succeeds iff the float64 MLP reaches storage accuracy 1.0 (every key's argmax is its
-value; ties fail). A GD probe that diverges counts as a failure and is logged.
+value; ties fail). A GD probe that diverges, or a closed-form encoder whose key systems are too
+ill-conditioned to fit (e.g. a bucket size b = d on unlucky keys), counts as a failure and is logged.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass
 
 from .facts import FactSet, evaluate_mlp
 from .methods import Method
+from .constructions.encoder import EncoderFitError
 from .training import TrainingDivergedError
 
 __all__ = ["Probe", "CapacityResult", "measure_capacity", "search_min_width", "gallop_bisect"]
@@ -34,7 +36,7 @@ class Probe:
     accuracy: float
     min_margin: float
     seconds: float
-    status: str  # "ok" or "diverged"
+    status: str  # "ok", "diverged" (GD) or "encoder-fit-error" (closed-form encoder not exact)
     hidden: int | None = None  # hidden width of the built MLP (= width unless size_name != "width")
     variant: str = ""  # which variant of the method was searched ("" when it has one)
 
@@ -167,12 +169,13 @@ def _prober(facts: FactSet, method: Method, seed: int, size_name: str, label: st
         t = time.perf_counter()
         try:
             mlp, _ = method.build(facts, width, seed=seed)
-        except TrainingDivergedError as exc:
-            log.warning("probe width=%d diverged: %s", width, exc)
+        except (TrainingDivergedError, EncoderFitError) as exc:
+            status = "diverged" if isinstance(exc, TrainingDivergedError) else "encoder-fit-error"
+            log.warning("probe %s=%d failed (%s): %s", size_name, width, status, exc)
             from .mlp import GatedMLP
 
             return Probe(width, GatedMLP(facts.d, width).param_count(), False, 0.0, float("nan"),
-                         time.perf_counter() - t, "diverged", width, label)
+                         time.perf_counter() - t, status, width, label)
         rep = evaluate_mlp(mlp, facts)
         p = Probe(width, mlp.param_count(), rep["accuracy"] == 1.0, rep["accuracy"], rep["min_margin"],
                   time.perf_counter() - t, "ok", mlp.hidden, label)

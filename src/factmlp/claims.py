@@ -32,7 +32,7 @@ from .tables import loglog_slope
 
 __all__ = ["CLAIM_COLUMNS", "SWEEP_NAMES", "capacity_claims", "closed_form_claims", "usability_claims",
            "editing_claims", "nichani_claims", "median_over_seeds", "point_table", "rho_law_fit",
-           "scaling_slopes", "spearman", "is_closed_form"]
+           "scaling_slopes", "spearman", "is_closed_form", "is_v2_builder", "closed_form_points"]
 
 CLAIM_COLUMNS = ["claim", "statement", "source", "paper_value", "measured_value", "scale", "pass", "evidence"]
 SWEEP_NAMES = {"scaling": "scaling", "fixed-d": "fixed-d", "geometry": "geometry", "families": "families"}
@@ -507,11 +507,60 @@ def _paired(med: pd.DataFrame, a: str, b: str, by=("family", "d", "n_facts")) ->
 # --------------------------------------------------------------------------- B1
 
 
+def is_v2_builder(method: str) -> bool:
+    """A builder of the follow-up paper ("MLPs are Hebbians"): every method named ``hebbian*``."""
+    return method.startswith("hebbian")
+
+
+def _best_of(g: pd.DataFrame) -> tuple[pd.Series, str] | None:
+    """The row with the fewest params among exact ones (or among lower bounds when none is exact)."""
+    if g.empty:
+        return None
+    exact = g[g["bound"] == "="]
+    return (exact if len(exact) else g).sort_values(["param_count", "method"]).iloc[0], ("=" if len(exact) else ">=")
+
+
+def closed_form_points(cap: pd.DataFrame, *, sweep: str | None = None, d_min: int = 0) -> pd.DataFrame:
+    """Per point of the joint sweep (d >= ``d_min``): GD's min params beside the best closed-form
+    method's (``construction*``) and the best v2 builder's (``hebbian*``), each with its ratio to
+    GD and bound ("=" exact; ">=" / "<=" when a search stored nothing up to its maximum). Medians
+    over seeds (:func:`point_table`). The table behind claim B1 (results/tables/closed_form_vs_gd.tsv)."""
+    cols = ["family", "d", "n_facts", "gd_params", "gd_bound", "closed_form", "closed_form_variant",
+            "closed_form_params", "closed_form_ratio", "closed_form_bound", "v2", "v2_params", "v2_ratio", "v2_bound"]
+    sweep = sweep or SWEEP_NAMES["scaling"]
+    rows = cap[cap["sweep"] == sweep] if "sweep" in cap else cap.iloc[:0]
+    pts = point_table(cap, sweep, sorted(m for m in set(rows["method"]) if m == "gd" or is_closed_form(m)
+                                         or is_v2_builder(m)))
+    pts = pts[pts["d"] >= d_min]
+    out = []
+    for key, g in pts.groupby(_POINT):
+        gd = g[g["method"] == "gd"]
+        if gd.empty:
+            continue
+        gd_p, gd_b = float(gd["param_count"].iloc[0]), gd["bound"].iloc[0]
+        row = dict(zip(_POINT, key), gd_params=gd_p, gd_bound=gd_b)
+        for tag, pick in (("closed_form", is_closed_form), ("v2", is_v2_builder)):
+            best = _best_of(g[g["method"].map(pick)])
+            if best is None:
+                row.update({tag: "", f"{tag}_params": np.nan, f"{tag}_ratio": np.nan, f"{tag}_bound": ""})
+            else:
+                b, num_b = best
+                row.update({tag: b["method"], f"{tag}_params": float(b["param_count"]),
+                            f"{tag}_ratio": float(b["param_count"]) / gd_p,
+                            f"{tag}_bound": {("=", "="): "=", (">=", "="): ">=", ("=", ">="): "<="}.get((num_b, gd_b), "?")})
+                if tag == "closed_form":
+                    row["closed_form_variant"] = b["variant"]
+        row.setdefault("closed_form_variant", "")
+        out.append(row)
+    return pd.DataFrame(out, columns=cols)
+
+
 def closed_form_claims(cap: pd.DataFrame, *, scale: str, d_min: int = 32, within: float = 5.0) -> pd.DataFrame:
     """Claim B1: per point of the joint sweep with d >= ``d_min``, the best closed-form method's
     min params (fewest over every method named ``construction*`` that stores the point; a lower
     bound when none does) over GD's; pass if the median over those points is <= ``within``
-    (confirmed: exact, or an upper bound)."""
+    (confirmed: exact, or an upper bound). The best v2 builder's ratio (``hebbian*``) is reported
+    beside it, per point (:func:`closed_form_points`)."""
     sb = ("B1", "Beyond the paper: a closed-form build within 5x of GD's params",
           "ours (paper ~20x; hebbian-mlps v2 4-9x)", "<= 5x (paper ~20x)")
     sc_name = SWEEP_NAMES["scaling"]
@@ -520,29 +569,16 @@ def closed_form_claims(cap: pd.DataFrame, *, scale: str, d_min: int = 32, within
     if not closed or "gd" not in set(rows["method"]):
         return pd.DataFrame([_na(*sb, scale, f"sweep '{sc_name}' with gd and a closed-form (construction*) method "
                                              "not in this config")], columns=CLAIM_COLUMNS)
-    ev = f"{_ev_capacity([sc_name])}, results/figures/cost_ratios.pdf; {_notes(cap, closed + ['gd'], [sc_name])}"
-    pts = point_table(cap, sc_name, closed + ["gd"])
-    pts = pts[pts["d"] >= d_min]
-    per_point = []
-    for key, g in pts.groupby(_POINT):
-        gd = g[g["method"] == "gd"]
-        cf = g[g["method"].isin(closed)]
-        if gd.empty or cf.empty:
-            continue
-        exact = cf[cf["bound"] == "="]
-        best = (exact if len(exact) else cf).sort_values(["param_count", "method"]).iloc[0]
-        num_b = "=" if len(exact) else ">="
-        den_b = gd["bound"].iloc[0]
-        bound = {("=", "="): "=", (">=", "="): ">=", ("=", ">="): "<="}.get((num_b, den_b), "?")
-        per_point.append({"family": key[0], "d": key[1], "n_facts": key[2], "method": best["method"],
-                          "variant": best["variant"], "ratio": best["param_count"] / gd["param_count"].iloc[0],
-                          "bound": bound})
-    if not per_point:
+    v2 = sorted(m for m in set(rows["method"]) if is_v2_builder(m))
+    ev = (f"{_ev_capacity([sc_name])}, results/tables/closed_form_vs_gd.tsv, results/figures/cost_ratios.pdf; "
+          f"{_notes(cap, closed + v2 + ['gd'], [sc_name])}")
+    r = closed_form_points(cap, sweep=sc_name, d_min=d_min)
+    r = r[r["closed_form"] != ""]
+    if r.empty:
         return pd.DataFrame([_row(*sb, f"no point of sweep '{sc_name}' with d >= {d_min} where GD and a closed-form "
                                        "method were measured", scale, False, ev)], columns=CLAIM_COLUMNS)
-    r = pd.DataFrame(per_point)
-    kinds = set(r["bound"])
-    med = float(r["ratio"].median())
+    kinds = set(r["closed_form_bound"])
+    med = float(r["closed_form_ratio"].median())
     if kinds <= {"="}:
         mb = "="
     elif kinds <= {"=", ">="}:
@@ -551,11 +587,15 @@ def closed_form_claims(cap: pd.DataFrame, *, scale: str, d_min: int = 32, within
         mb = "<="
     else:
         mb = "?"
-    detail = ", ".join(f"{_fmt_point(row)}: {row['method']}"
-                       + (f" [{row['variant']}]" if row["variant"] else "")
-                       + f" {_fmt_ratio(row['ratio'], row['bound'])}" for _, row in r.iterrows())
+    detail = ", ".join(f"{_fmt_point(row)}: {row['closed_form']}"
+                       + (f" [{row['closed_form_variant']}]" if row["closed_form_variant"] else "")
+                       + f" {_fmt_ratio(row['closed_form_ratio'], row['closed_form_bound'])}"
+                       + (f" (v2 {row['v2']} {_fmt_ratio(row['v2_ratio'], row['v2_bound'])})" if row["v2"] else "")
+                       for _, row in r.iterrows())
     head = (f"median best closed-form/GD {_fmt_ratio(med, mb)} over {len(r)} points with d >= {d_min}"
             if mb != "?" else f"median undetermined (mixed lower and upper bounds; value {med:.1f}x)")
+    if v2 and r["v2_ratio"].notna().any():
+        head += f"; best v2 builder/GD median {r['v2_ratio'].median():.1f}x"
     notes = [] if mb in ("=", "<=") else ["a median that is a lower bound or undetermined cannot confirm <= 5x: "
                                           "counted as failing"]
     return pd.DataFrame([_row(*sb, f"{head} (winner per point: {detail})", scale,

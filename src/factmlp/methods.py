@@ -41,6 +41,19 @@ class Method(ABC):
     def build(self, facts: FactSet, width: int, *, seed: int) -> tuple[GatedMLP, dict]:
         """An MLP of hidden width ``width`` meant to store ``facts``."""
 
+    def chosen_variant(self, facts: FactSet, label) -> "Method":
+        """The variant of this method that a capacity search on ``facts`` reported as ``label``
+        (its ``variant`` column, e.g. ``b=32``), so that later stages rebuild what the search chose;
+        this method itself when the label is empty (or NaN, as pandas reads an empty TSV cell)."""
+        if label is None or (isinstance(label, float) and label != label) or str(label) == "":
+            return self
+        variants = self.variants(facts) if hasattr(self, "variants") else [("", self)]
+        for lab, variant in variants:
+            if lab == str(label):
+                return variant
+        raise ValueError(f"method {self.name!r} has no variant {label!r} on this fact set; "
+                         f"known: {[lab for lab, _ in variants]}")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.settings})"
 
@@ -82,4 +95,4 @@ def get_method(name: str, **settings) -> Method:
 def _load_builtin() -> None:
     # importing the modules runs their @register decorators
     from . import training  # noqa: F401
-    from .constructions import encoder_decoder, ntk  # noqa: F401
+    from .constructions import codebook, encoder_decoder, hebbian, ntk  # noqa: F401

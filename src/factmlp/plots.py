@@ -26,7 +26,8 @@ __all__ = ["METHOD_ORDER", "PALETTE", "capacity_figure", "rho_law_figure", "anis
 
 # Dugan et al. colours: GD red, construction blue, NTK orange (variants in lighter shades).
 METHOD_ORDER = ["gd", "gd_encdec", "construction", "construction_whitened", "construction_jl",
-                "construction_jl_whitened", "ntk", "ntk_whitened", "ntk_ustar"]
+                "construction_jl_whitened", "construction_codebook", "hebbian", "hebbian_whitened",
+                "hebbian_data_dependent", "ntk", "ntk_whitened", "ntk_ustar"]
 PALETTE = {
     "gd": "#d62728",
     "gd_encdec": "#9467bd",
@@ -34,6 +35,10 @@ PALETTE = {
     "construction_whitened": "#6baed6",
     "construction_jl": "#17becf",
     "construction_jl_whitened": "#9edae5",
+    "construction_codebook": "#08306b",  # ours beyond the paper: dark blue
+    "hebbian": "#bcbd22",  # v2 builders (hebbian-mlps): olive to green
+    "hebbian_whitened": "#2ca02c",
+    "hebbian_data_dependent": "#98df8a",
     "ntk": "#ff7f0e",
     "ntk_whitened": "#fdae6b",
     "ntk_ustar": "#8c564b",

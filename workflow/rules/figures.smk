@@ -39,6 +39,7 @@ rule claims:
     output:
         claims="results/claims.tsv",
         slopes="results/tables/slopes.tsv",
+        closed_form="results/tables/closed_form_vs_gd.tsv",
     log:
         "logs/claims.log",
     conda:

@@ -105,11 +105,16 @@ class ConstructionSettings:
     rho_min of the value table is used (empty: the fixed whiten_ridge; needs whiten);
     code_dim_max_factor: the capacity search tries m' up to ceil(factor d) with a Gaussian P
     (an orthogonal P stays capped at d whatever the factor); ridge: relative Tikhonov term of the
-    encoder's key system (removed by refinement). Lists (from YAML) become tuples."""
+    encoder's key system (removed by refinement); bucket_slacks: bucket sizes relative to d
+    (b = d - s, s >= 0) for the capacity search, beside bucket_sizes (a setting that follows d
+    across a sweep: (0, 4) tries b = d and b = d - 4; a b whose key systems are too ill-conditioned
+    fails its probes, see :class:`~factmlp.constructions.encoder.EncoderFitError`). Lists (from YAML)
+    become tuples."""
 
     projection: str = "orthogonal"
     bucket_size: int = 0
     bucket_sizes: tuple[int, ...] = ()  # if set, the capacity search tries each (0 = d - 4)
+    bucket_slacks: tuple[int, ...] = ()  # if set, the capacity search also tries b = d - s for each s
     whiten: bool = False
     whiten_ridge: float = 1e-6  # used when whiten_ridges is empty
     whiten_ridges: tuple = ()  # "off" and/or ridges >= 0; if set, chosen by rho per value table
@@ -119,11 +124,14 @@ class ConstructionSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bucket_sizes", tuple(int(b) for b in self.bucket_sizes))
+        object.__setattr__(self, "bucket_slacks", tuple(int(b) for b in self.bucket_slacks))
+        if any(b < 0 for b in self.bucket_slacks):
+            raise ValueError(f"bucket_slacks must be >= 0 (b = d - slack), got {self.bucket_slacks}")
         object.__setattr__(self, "whiten_ridges", parse_whiten_ridges(self.whiten_ridges))
         if self.whiten_ridges and not self.whiten:
             raise ValueError("whiten_ridges lists whitening options but whiten is false; set whiten: true "
                              "(or use construction_whitened) or leave whiten_ridges empty")
-        if self.constant_neurons not in (1, 2):
+        if self.constant_neurons not in (1, 2):  # 0 is unstable: see factmlp.constructions.encoder
             raise ValueError(f"constant_neurons must be 1 or 2, got {self.constant_neurons!r}")
         if not (isinstance(self.code_dim_max_factor, (int, float)) and self.code_dim_max_factor > 0):
             raise ValueError(f"code_dim_max_factor must be a number > 0, got {self.code_dim_max_factor!r}")
@@ -137,9 +145,15 @@ class ConstructionSettings:
 
 
 def build_encoder_decoder(
-    facts: FactSet, code_dim: int, *, seed: int, settings: ConstructionSettings = ConstructionSettings()
+    facts: FactSet, code_dim: int, *, seed: int, settings: ConstructionSettings = ConstructionSettings(),
+    codebook=None,
 ) -> tuple[GatedMLP, dict]:
-    """The closed-form encoder-decoder MLP with code dimension ``code_dim`` (m')."""
+    """The closed-form encoder-decoder MLP with code dimension ``code_dim`` (m').
+
+    ``codebook``: None for the paper's decoder (codes P u*_j, decoder P^T with a random P), or a
+    function ``(values, anchors, code_dim, seed) -> (decoder (d, m'), codes (|V|, m'), info)`` fitted
+    on the (whitened, if set) value table, e.g. :func:`factmlp.constructions.codebook.learned_codebook`.
+    """
     s = settings
     d = facts.d
     b = s.bucket_size or max(1, d - 4)
@@ -147,18 +161,22 @@ def build_encoder_decoder(
         raise ValueError(f"bucket_size must lie in [1, d={d}], got {b}")
     values, w, whiten_info = whiten_with_choice(facts.values, whiten=s.whiten, ridge=s.whiten_ridge,
                                                 ridges=s.whiten_ridges)
-    seps = target_separators(facts, values)  # (N, d)
-    g = torch.Generator(device="cpu")
-    g.manual_seed(int(seed))
-    proj = jl_projection(code_dim, d, kind=s.projection, generator=g)  # P (m', d)
-    codes = seps @ proj.T  # (N, m')
+    if codebook is None:
+        seps = target_separators(facts, values)  # (N, d)
+        g = torch.Generator(device="cpu")
+        g.manual_seed(int(seed))
+        proj = jl_projection(code_dim, d, kind=s.projection, generator=g)  # P (m', d)
+        decoder, codes, info = proj.T, seps @ proj.T, {}  # (d, m'), (N, m')
+    else:
+        decoder, value_codes, info = codebook(values, torch.unique(facts.mapping), code_dim, int(seed))
+        codes = value_codes[facts.mapping]
     enc = fit_piecewise_encoder(facts.keys, codes, bucket_size=b, seed=int(seed) + 1, ridge=s.ridge,
                                 constant_neurons=s.constant_neurons)
-    down = proj.T[:, enc.coord]  # (d, h): neuron writing code coordinate j gets column P^T e_j
+    down = decoder[:, enc.coord]  # (d, h): neuron writing code coordinate j gets decoder column j
     mlp = GatedMLP.from_weights(gate_w=enc.gate_w, gate_b=enc.gate_b, up_w=enc.up_w, down_w=down, activation="relu")
     if w is not None:
         mlp = fold_whitening(mlp, w)
-    return mlp, {"code_dim": code_dim, "bucket_size": b, "encoder_fit_error": enc.fit_error, **whiten_info}
+    return mlp, {"code_dim": code_dim, "bucket_size": b, "encoder_fit_error": enc.fit_error, **info, **whiten_info}
 
 
 @register
@@ -174,7 +192,8 @@ class Construction(Method):
         return self.settings.max_code_dim(facts.d)
 
     def variants(self, facts: FactSet) -> list[tuple[str, "Construction"]]:
-        """One variant per entry of ``bucket_sizes`` that fits this fact set (b <= d), or just this one.
+        """One variant per entry of ``bucket_sizes`` that fits this fact set (b <= d) and per entry
+        of ``bucket_slacks`` (b = d - s), or just this one.
 
         With ``whiten_ridges`` the whitening option is chosen here, once per value table
         (:func:`factmlp.whitening.choose_whitening`), and every variant is pinned to it
@@ -183,6 +202,7 @@ class Construction(Method):
         """
         s = self.settings
         sizes = [int(b) for b in s.bucket_sizes if int(b) <= facts.d]
+        sizes += [b for b in (max(1, facts.d - sl) for sl in s.bucket_slacks) if b not in sizes]
         tag, pinned = pinned_whitening(facts.values, whiten=s.whiten, ridges=s.whiten_ridges)
         if not sizes:
             return [(tag, type(self)(s, **pinned) if pinned else self)]
