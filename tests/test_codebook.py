@@ -125,3 +125,26 @@ def test_bucket_slacks_give_one_variant_per_bucket_size():
     facts = _facts("spherical", 64, 16)
     labels = [lab for lab, _ in ConstructionCodebook().variants(facts)]
     assert labels == ["b=16", "b=12"]
+
+
+def test_mined_rivals_give_the_exact_margins():
+    from factmlp.constructions.codebook import _mine
+
+    g = torch.Generator().manual_seed(4)
+    values = torch.nn.functional.normalize(torch.randn(50, 8, generator=g, dtype=torch.float64), dim=1)
+    dec = torch.randn(8, 3, generator=g, dtype=torch.float64)
+    codes = torch.randn(50, 3, generator=g, dtype=torch.float64)
+    anchors = torch.arange(50)
+    margins, rivals = _mine(dec, codes, values, anchors, 5, batch_size=7)
+    assert torch.allclose(margins, codebook_margins(dec, codes, values, anchors), atol=1e-12)
+    assert rivals.shape == (50, 5) and not (rivals == anchors[:, None]).any()
+
+
+def test_softmax_over_mined_rivals_stores():
+    # past full_softmax_max values the softmax runs over each anchor's mined rivals only
+    facts = _facts("spherical", 200, 16)
+    s = CodebookSettings(full_softmax_max=64, negatives=8, mine_every=20)
+    cb = fit_codebook(facts.values, torch.arange(200), 8, seed=0, settings=s)
+    assert cb.margin > 0
+    assert cb.margin == pytest.approx(float(codebook_margins(cb.decoder, cb.codes, facts.values,
+                                                             torch.arange(200)).min()), abs=1e-9)

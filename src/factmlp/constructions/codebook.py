@@ -38,7 +38,10 @@ the margin-optimal separators u*_j (:mod:`factmlp.decodability`) and c_j = D^T u
 closed-form construction's best linear code of dimension m'; "values" the same with the value
 table in place of u* (no decodability solve: for very large |V|); "random" a random orthonormal
 D with c_j = D^T v_j. With more values than ``anchor_batch`` each step uses a random batch of
-anchors j (every value stays a competitor).
+anchors j. Up to ``full_softmax_max`` values every value competes in every softmax; past it
+(10^5 values: |V|^2 logits per step would take minutes) each anchor's softmax runs over its
+``negatives`` closest rivals, re-mined every ``mine_every`` steps by one pass over all pairs in the
+code space, which also measures the margins.
 
 The codebook depends on the value table, m' and the seed only; the key encoder stays closed
 form, so the build is deterministic and its cost is one small optimisation over |V| x m' + d m'
@@ -80,6 +83,9 @@ class CodebookSettings:
     rel_improve: float = 0.01
     anchor_batch: int = 4096
     max_seconds: float = 120.0
+    full_softmax_max: int = 1024
+    negatives: int = 32
+    mine_every: int = 50
 
     def __post_init__(self) -> None:
         if self.init not in INITS:
@@ -87,7 +93,7 @@ class CodebookSettings:
         for name in ("temperature", "lr", "max_seconds"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"codebook {name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("steps", "eval_every", "patience", "anchor_batch"):
+        for name in ("steps", "eval_every", "patience", "anchor_batch", "full_softmax_max", "negatives", "mine_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"codebook {name} must be >= 1, got {getattr(self, name)!r}")
 
@@ -108,16 +114,16 @@ def codebook_margins(decoder: torch.Tensor, codes: torch.Tensor, values: torch.T
                      *, batch_size: int = 2048) -> torch.Tensor:
     """(len(anchors),) normalised margin <o_j, v_j> - max_{i != j} <o_j, v_i>, o_j = D c_j / ||D c_j||,
     in float64 (positive iff value j is decoded from its code)."""
-    d64, c64, v64 = decoder.to(torch.float64), codes.to(torch.float64), values.to(torch.float64)
+    d64, c64 = decoder.to(torch.float64), codes.to(torch.float64)
+    w64 = values.to(torch.float64) @ d64  # (|V|, m'): <D c, v> = <c, D^T v>, m' << d flops per pair
     out = torch.empty(len(anchors), dtype=torch.float64)
     for s in range(0, len(anchors), batch_size):
         a = anchors[s : s + batch_size]
-        o = c64[a] @ d64.T
-        o = o / o.norm(dim=1, keepdim=True).clamp_min(1e-300)
-        sc = o @ v64.T
+        c = c64[a]
+        sc = (c @ w64.T) / (c @ d64.T).norm(dim=1, keepdim=True).clamp_min(1e-300)
         own = sc.gather(1, a[:, None])[:, 0]
         sc.scatter_(1, a[:, None], float("-inf"))
-        rival = sc.max(dim=1).values if v64.shape[0] > 1 else torch.full_like(own, float("-inf"))
+        rival = sc.max(dim=1).values if w64.shape[0] > 1 else torch.full_like(own, float("-inf"))
         out[s : s + batch_size] = own - rival
     return out
 
@@ -139,10 +145,39 @@ def _init(values: torch.Tensor, anchors: torch.Tensor, code_dim: int, s: Codeboo
     return dec, src @ dec
 
 
+def _mine(dec: torch.Tensor, codes: torch.Tensor, values: torch.Tensor, anchors: torch.Tensor, k: int,
+          *, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each anchor's ``k`` highest-scoring rivals (float32 scores in the code space, W = V D) and its
+    margin against them recomputed in float64: the exact storage margin whenever the true closest
+    rival is among the k (float32 rounding can only reorder near-ties)."""
+    d64, c64 = dec.to(torch.float64), codes.to(torch.float64)
+    w64 = values.to(torch.float64) @ d64  # (|V|, m'): <D c, v> = <c, D^T v>
+    w32 = w64.to(torch.float32)
+    rivals = torch.empty(len(anchors), k, dtype=torch.long)
+    margins = torch.empty(len(anchors), dtype=torch.float64)
+    for st in range(0, len(anchors), batch_size):
+        a = anchors[st : st + batch_size]
+        sc = c64[a].to(torch.float32) @ w32.T
+        sc[torch.arange(len(a)), a] = float("-inf")
+        top = sc.topk(k, dim=1).indices
+        rivals[st : st + batch_size] = top
+        c = c64[a]
+        norm = (c @ d64.T).norm(dim=1).clamp_min(1e-300)
+        own = (c * w64[a]).sum(1)
+        riv = torch.einsum("bm,bkm->bk", c, w64[top]).max(dim=1).values
+        margins[st : st + batch_size] = (own - riv) / norm
+    return margins, rivals
+
+
 def fit_codebook(values: torch.Tensor, anchors: torch.Tensor, code_dim: int, *, seed: int,
                  settings: CodebookSettings = CodebookSettings()) -> Codebook:
     """Codes and decoder of dimension ``code_dim`` for the values ``anchors`` (indices into ``values``);
-    see the module docstring. Deterministic given ``seed``."""
+    see the module docstring. Deterministic given ``seed``.
+
+    With more than ``full_softmax_max`` values the softmax of each anchor runs over its
+    ``negatives`` closest rivals only, re-mined (:func:`_mine`, one pass over every pair in the code
+    space) every ``mine_every`` steps; the margins measured by those passes choose the codebook kept.
+    """
     s = settings
     if code_dim < 1:
         raise ValueError(f"code dimension must be >= 1, got {code_dim}")
@@ -152,26 +187,43 @@ def fit_codebook(values: torch.Tensor, anchors: torch.Tensor, code_dim: int, *, 
     g = torch.Generator(device="cpu")
     g.manual_seed(int(seed))
     dec0, codes0 = _init(values, anchors, code_dim, s, g)
-    best = (float(codebook_margins(dec0, codes0, values, anchors).min()), dec0, codes0, 0)
+    mining = values.shape[0] > s.full_softmax_max
+    k = min(s.negatives, values.shape[0] - 1)
+    if mining:
+        margins, rivals = _mine(dec0, codes0, values, anchors, k)
+        every = s.mine_every
+    else:
+        margins, every = codebook_margins(dec0, codes0, values, anchors), s.eval_every
+    best = (float(margins.min()), dec0, codes0, 0)
     dec = dec0.to(torch.float32).clone().requires_grad_(True)
     codes = codes0.to(torch.float32).clone().requires_grad_(True)
-    vt = values.to(torch.float32).T.contiguous()
+    v32 = values.to(torch.float32)
     opt = torch.optim.Adam([dec, codes], lr=s.lr)
     stale, step = 0, 0
     for step in range(1, s.steps + 1):
-        if len(anchors) > s.anchor_batch:
-            batch = anchors[torch.randperm(len(anchors), generator=g)[: s.anchor_batch]]
+        pos = (torch.randperm(len(anchors), generator=g)[: s.anchor_batch] if len(anchors) > s.anchor_batch
+               else torch.arange(len(anchors)))
+        batch = anchors[pos]
+        c = codes[batch]
+        norm = (c @ dec.T).norm(dim=1, keepdim=True).clamp_min(1e-12)  # ||D c_j||
+        w = v32 @ dec  # (|V|, m'): logits <D c_j, v_i> / ||D c_j|| = <c_j, w_i> / ||D c_j||
+        if mining:  # column 0 is the anchor's own value, then its mined rivals
+            cand = torch.cat([batch[:, None], rivals[pos]], dim=1)
+            logits = torch.einsum("bm,bkm->bk", c, w[cand]) / norm
+            target = torch.zeros(len(batch), dtype=torch.long)
         else:
-            batch = anchors
-        o = codes[batch] @ dec.T
-        o = o / o.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        loss = F.cross_entropy((o @ vt) / s.temperature, batch)
+            logits, target = (c @ w.T) / norm, batch
+        loss = F.cross_entropy(logits / s.temperature, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if step % s.eval_every == 0 or step == s.steps:
+        if step % every == 0 or step == s.steps:
             with torch.no_grad():
-                m = float(codebook_margins(dec.detach(), codes.detach(), values, anchors).min())
+                if mining:
+                    margins, rivals = _mine(dec.detach(), codes.detach(), values, anchors, k)
+                else:
+                    margins = codebook_margins(dec.detach(), codes.detach(), values, anchors)
+            m = float(margins.min())
             if m > best[0] + s.rel_improve * abs(best[0]):
                 best, stale = (m, dec.detach().to(torch.float64).clone(), codes.detach().to(torch.float64).clone(), step), 0
             else:

@@ -1,0 +1,121 @@
+"""Benchmark: construction_codebook (claim B1's builder) build time and size, against the v2
+Hebbian builders and GD on the same fact sets.
+
+    .venv/bin/python benchmarks/bench_codebook.py [--threads 2] [--out benchmarks/results/codebook.tsv]
+
+Rows (one table):
+- ``build``: the fact set of ``bench_construction.py``'s ``build`` row: |K| = 1e5 keys, |V| = 4096
+  values, d = 256, random map. The code dimension m' is found first on the value table alone
+  (bisection on the codebook's storage margin, ``search_s``: the codebook decides storage, since
+  the encoder is exact on every key it was fitted to); then the MLP is built at that m' and timed
+  (``build_s`` = codebook fit + encoder, the target is < 30 s on 2 cores). Codebook initialised
+  from the values (``init="values"``: the separators u* of 4096 values cost ~8 s more). Storage is
+  checked on a 2,000-key sample against every value (a full forward pass is O(|K| h d)).
+  The paper's construction on this set: ``bench_construction.py`` (m' = 64, 19.7 M params).
+- ``same_set``: one smaller fact set (|K| = |V| = ``--n``, d = ``--d``, keys = values, permutation),
+  on which every method's capacity search runs: construction_codebook, the three v2 builders
+  (hebbian, hebbian_whitened, hebbian_data_dependent) and GD with the paper's protocol (full-batch
+  Adam, lr 1e-3 cosine to 1e-6, 10,000 epochs). Per method: min size, params, params / GD's,
+  the build (or training) time at the min size, and the whole search's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+import torch
+
+from factmlp.capacity import gallop_bisect, measure_capacity
+from factmlp.constructions.codebook import ConstructionCodebookSettings, fit_codebook
+from factmlp.embeddings import make_key_value_tables
+from factmlp.facts import FactSet, make_mapping, storage_report
+from factmlp.io import write_tsv
+from factmlp.methods import get_method
+from factmlp.training import GD, GDSettings
+
+
+def fact_set(n_keys: int, n_values: int, d: int, *, tied: bool) -> FactSet:
+    keys, values = make_key_value_tables("spherical", n_keys, n_values, d, tied=tied, seed=0)
+    mapping = make_mapping(n_keys, n_values, kind="permutation" if tied else "random", seed=1)
+    return FactSet(keys, values, mapping)
+
+
+def bench_build(facts: FactSet, settings: ConstructionCodebookSettings) -> dict:
+    anchors = torch.unique(facts.mapping)
+    fits: dict[int, float] = {}
+
+    def stores(m: int) -> bool:
+        fits[m] = fit_codebook(facts.values, anchors, m, seed=0, settings=settings.codebook()).margin
+        print(f"  m'={m}: codebook margin {fits[m]:.4f}", flush=True)
+        return fits[m] > 0
+
+    t0 = time.perf_counter()
+    _, m = gallop_bisect(stores, lo=0, first=8, limit=facts.d, rel_tol=0.0, relative_to="hi")
+    search_s = time.perf_counter() - t0
+    if m is None:
+        return {"case": "build", "n_keys": facts.n_facts, "n_values": facts.n_values, "d": facts.d, "found": False,
+                "search_s": round(search_s, 3)}
+    method = get_method("construction_codebook", **{**vars(settings), "bucket_size": facts.d, "bucket_slacks": ()})
+    t0 = time.perf_counter()
+    mlp, info = method.build(facts, m, seed=0)
+    build_s = time.perf_counter() - t0
+    idx = torch.randperm(facts.n_facts, generator=torch.Generator().manual_seed(2))[:2000]
+    with torch.no_grad():
+        acc = storage_report(mlp(facts.keys[idx]), facts.values, facts.mapping[idx])["accuracy"]
+    return {"case": "build", "n_keys": facts.n_facts, "n_values": facts.n_values, "d": facts.d, "found": True,
+            "method": "construction_codebook", "size": m, "hidden": mlp.hidden, "params": mlp.param_count(),
+            "build_s": round(build_s, 3), "codebook_s": round(info["codebook_seconds"], 3),
+            "codebook_margin": info["codebook_margin"], "encoder_fit_error": info["encoder_fit_error"],
+            "accuracy_sample": acc, "search_s": round(search_s, 3)}
+
+
+def bench_same_set(n: int, d: int, gd_epochs: int) -> list[dict]:
+    facts = fact_set(n, n, d, tied=True)
+    methods = {name: get_method(name) for name in
+               ("construction_codebook", "hebbian", "hebbian_whitened", "hebbian_data_dependent")}
+    methods["gd"] = GD(GDSettings(epochs=gd_epochs, lr=1e-3, lr_min=1e-6, log_every=0))
+    rows = []
+    for name, method in methods.items():
+        t0 = time.perf_counter()
+        res = measure_capacity(facts, method, seed=0, width_min=1, width_max=1 << 15, rel_tol=0.05)
+        search_s = time.perf_counter() - t0
+        at_min = next((p for p in res.probes if p.width == res.min_width and p.success), None)
+        rows.append({"case": "same_set", "n_keys": n, "n_values": n, "d": d, "method": name, "found": res.found,
+                     "size": res.min_width, "variant": res.variant or "", "hidden": res.hidden,
+                     "params": res.param_count, "min_margin": res.min_margin,
+                     "build_s": round(at_min.seconds, 3) if at_min else None, "search_s": round(search_s, 3)})
+        print(rows[-1], flush=True)
+    gd = next((r["params"] for r in rows if r["method"] == "gd" and r["found"]), None)
+    for r in rows:
+        r["params_over_gd"] = round(r["params"] / gd, 2) if gd and r["params"] else None
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n-keys", type=int, default=100_000)
+    ap.add_argument("--n-values", type=int, default=4096)
+    ap.add_argument("--d", type=int, default=256)
+    ap.add_argument("--n", type=int, default=1024, help="facts of the same-set comparison")
+    ap.add_argument("--same-d", type=int, default=64, help="d of the same-set comparison")
+    ap.add_argument("--gd-epochs", type=int, default=10_000, help="paper: 10,000 (full-batch Adam)")
+    ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--skip-same-set", action="store_true")
+    ap.add_argument("--out", default="benchmarks/results/codebook.tsv")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rows: list[dict] = []
+    if not args.skip_build:
+        settings = ConstructionCodebookSettings(codebook_init="values")
+        rows.append(bench_build(fact_set(args.n_keys, args.n_values, args.d, tied=False), settings))
+        print(rows[-1], flush=True)
+    if not args.skip_same_set:
+        rows += bench_same_set(args.n, args.same_d, args.gd_epochs)
+    write_tsv(pd.DataFrame(rows).convert_dtypes(), args.out)
+
+
+if __name__ == "__main__":
+    main()
