@@ -189,7 +189,9 @@ def test_end_to_end_tiny(tiny_run):
         assert row["found"] == "True", f"{key}: no width up to {width_max} stores the facts: {row}"
         h, d = int(float(row["min_width"])), int(row["d"])
         assert width_min <= h <= width_max
-        assert int(float(row["param_count"])) == 3 * h * d + 2 * h + d, row
+        hidden = int(float(row["hidden"]))  # = min_width unless the searched size is a code dimension m'
+        assert hidden == h or row["size_name"] == "code_dim", row
+        assert int(float(row["param_count"])) == 3 * hidden * d + 2 * hidden + d, row
         assert float(row["accuracy"]) == 1.0
         assert float(row["min_margin"]) > 0
         assert int(row["n_values"]) == int(row["n_facts"])  # tied, permutation
@@ -206,7 +208,7 @@ def test_end_to_end_tiny(tiny_run):
             if (p["method"], p["family"], int(p["d"]), int(p["n_facts"]), int(p["seed"])) == (method, family, d, n, seed)
         ]
         assert len(mine) == int(row["n_probes"])
-        hits = [p for p in mine if int(p["width"]) == int(float(row["min_width"]))]
+        hits = [p for p in mine if int(p["width"]) == int(float(row["min_width"])) and p["variant"] == row["variant"]]
         assert len(hits) == 1 and hits[0]["success"] == "True"
 
     # ---- usability table: every (method, size, schedule) row of every usability job, recall in [0, 1]
@@ -224,6 +226,16 @@ def test_end_to_end_tiny(tiny_run):
     claims = {r["claim"]: r for r in _read_tsv(results / "claims.tsv")}
     assert {"C6", "C7", "C8"} <= set(claims)
     assert all(claims[c]["pass"] in ("true", "false") for c in ("C6", "C7", "C8")), claims
+
+    # ---- B1's table: per joint-sweep point, GD beside the best closed-form method and the best v2 builder
+    cf = _read_tsv(tables / "closed_form_vs_gd.tsv")
+    scaling = next(s for s in cfg["capacity"]["sweeps"] if s["name"] == "scaling")
+    assert [(int(r["d"]), int(r["n_facts"])) for r in cf] == [(p["d"], p["n_facts"]) for p in scaling["points"]]
+    for r in cf:
+        assert (r["closed_form"], r["v2"]) == ("construction_codebook", "hebbian_data_dependent"), r
+        gd_row = by_job[("scaling", "gd", "spherical", int(r["d"]), int(r["n_facts"]), 0)]
+        assert float(r["gd_params"]) == float(gd_row["param_count"])
+        assert float(r["closed_form_ratio"]) == pytest.approx(float(r["closed_form_params"]) / float(r["gd_params"]))
 
     # ---- editing: the best row of every editor at every fraction, scores in [0, 1]
     best = _read_tsv(tables / "editing_best.tsv")
