@@ -29,17 +29,12 @@ import torch
 
 from factmlp.capacity import gallop_bisect, measure_capacity
 from factmlp.constructions.codebook import ConstructionCodebookSettings, fit_codebook
-from factmlp.embeddings import make_key_value_tables
-from factmlp.facts import FactSet, make_mapping, storage_report
+from factmlp.facts import FactSet, storage_report
 from factmlp.io import write_tsv
 from factmlp.methods import get_method
 from factmlp.training import GD, GDSettings
 
-
-def fact_set(n_keys: int, n_values: int, d: int, *, tied: bool) -> FactSet:
-    keys, values = make_key_value_tables("spherical", n_keys, n_values, d, tied=tied, seed=0)
-    mapping = make_mapping(n_keys, n_values, kind="permutation" if tied else "random", seed=1)
-    return FactSet(keys, values, mapping)
+from bench_construction import fact_set  # same fact sets as bench_construction.py (benchmarks/ is on sys.path)
 
 
 def bench_build(facts: FactSet, settings: ConstructionCodebookSettings) -> dict:

@@ -37,6 +37,23 @@ def test_bench_construction_tiny(tmp_path):
         0.1 * small["speedup_vs_search"] + 1.0)
 
 
+def test_bench_codebook_tiny(tmp_path):
+    out = tmp_path / "codebook.tsv"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_codebook.py"), "--threads", "1",
+           "--n-keys", "400", "--n-values", "64", "--d", "16", "--n", "32", "--same-d", "16", "--gd-epochs", "300",
+           "--out", str(out)]
+    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600)
+    table = pd.read_csv(out, sep="\t")
+    build = table[table["case"] == "build"].iloc[0]
+    assert build["found"] and build["accuracy_sample"] == 1.0 and build["codebook_margin"] > 0
+    assert build["hidden"] == (400 // 16 + (400 % 16 > 0) + 1) * build["size"]  # b = d, one constant neuron
+    same = table[table["case"] == "same_set"].set_index("method")
+    assert set(same.index) == {"construction_codebook", "hebbian", "hebbian_whitened", "hebbian_data_dependent", "gd"}
+    assert same.loc["gd", "params_over_gd"] == 1.0
+    for m in same.index:  # the ratio column is the ratio of the two measured param counts
+        assert abs(same.loc[m, "params_over_gd"] - same.loc[m, "params"] / same.loc["gd", "params"]) <= 0.01
+
+
 def test_snapshot_copies_a_finished_run_with_its_provenance(tmp_path):
     repo = tmp_path / "clone"
     (repo / "results" / "tables").mkdir(parents=True)

@@ -124,7 +124,8 @@ def test_settings_are_validated_by_name():
 def test_bucket_slacks_give_one_variant_per_bucket_size():
     facts = _facts("spherical", 64, 16)
     labels = [lab for lab, _ in ConstructionCodebook().variants(facts)]
-    assert labels == ["b=16", "b=12"]
+    # one bucket fewer than ceil(64/16) = 4: b = ceil(64/3) = 22 > d, (3 + 1) 16 = 64 unknowns >= 64 keys
+    assert labels == ["b=22", "b=16", "b=12"]
 
 
 def test_mined_rivals_give_the_exact_margins():

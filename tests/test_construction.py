@@ -210,9 +210,9 @@ def test_param_count_closed_form(d, n, m, b):
     assert all(p.dtype == torch.float64 for p in mlp.parameters())
 
 
-@pytest.mark.parametrize("b", [-1, 17])
+@pytest.mark.parametrize("b", [-1, 40])  # 40 > d with 64 keys: (ceil(64/40) + 1) 16 = 48 unknowns < 64 keys
 def test_bad_bucket_size_setting(b):
-    facts = _facts("spherical", 32, 16, seed=0)
+    facts = _facts("spherical", 64, 16, seed=0)
     with pytest.raises(ValueError, match="bucket_size"):
         build_encoder_decoder(facts, 16, seed=0, settings=ConstructionSettings(bucket_size=b))
 

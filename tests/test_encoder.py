@@ -148,9 +148,9 @@ def test_float32_inputs_give_float64_weights():
     assert err < 1e-8
 
 
-@pytest.mark.parametrize("b", [0, -1, 9])  # d = 8: valid range is [1, 8]
+@pytest.mark.parametrize("b", [0, -1, 17])  # d = 8, 30 keys: b = 17 gives (2 + 1) 8 = 24 unknowns < 30 keys
 def test_bad_bucket_size(b):
-    keys, codes = _draw(20, 8, 2, seed=0)
+    keys, codes = _draw(30, 8, 2, seed=0)
     with pytest.raises(ValueError, match="bucket_size"):
         fit_piecewise_encoder(keys, codes, bucket_size=b, seed=0)
 
@@ -229,3 +229,13 @@ def test_constant_neurons_must_be_1_or_2():
     keys, codes = _draw(10, 4, 2, seed=0)
     with pytest.raises(ValueError, match="constant_neurons"):
         fit_piecewise_encoder(keys, codes, bucket_size=2, seed=0, constant_neurons=3)
+
+
+def test_buckets_larger_than_d_while_knots_suffice():
+    # b > d: B = 3 buckets of <= 22 keys, (B + 1) d = 64 unknowns for 64 keys (a square key system)
+    keys, codes = _draw(64, 16, 3, seed=8)
+    enc = fit_piecewise_encoder(keys, codes, bucket_size=22, seed=1, constant_neurons=1)
+    assert enc.hidden == encoder_width(64, 3, 22, constant_neurons=1) == 4 * 3
+    np.testing.assert_allclose(_evaluate(enc, keys), codes.numpy(), atol=1e-7)
+    with pytest.raises(ValueError, match="fewer unknowns than keys"):
+        fit_piecewise_encoder(keys, codes, bucket_size=40, seed=1, constant_neurons=1)  # (2 + 1) 16 < 64

@@ -77,11 +77,21 @@ def search_min_width(probe, *, width_min: int, width_max: int, rel_tol: float) -
         if w not in seen:
             seen[w] = probe(w)
             probes.append(seen[w])
+            if seen[w].status == "encoder-fit-error":  # the key systems do not depend on the size
+                raise _VariantFailed
         return seen[w].success
 
     # lo: largest known failure (width_min - 1: none known)
-    _, hi = gallop_bisect(run, lo=width_min - 1, first=width_min, limit=width_max, rel_tol=rel_tol, relative_to="hi")
+    try:
+        _, hi = gallop_bisect(run, lo=width_min - 1, first=width_min, limit=width_max, rel_tol=rel_tol,
+                              relative_to="hi")
+    except _VariantFailed:  # a closed-form encoder that cannot fit these keys fails at every size
+        return None, probes
     return hi, probes
+
+
+class _VariantFailed(Exception):
+    pass
 
 
 def gallop_bisect(flipped, *, lo: int, first: int, limit: int, rel_tol: float, relative_to: str) -> tuple[int, int | None]:

@@ -264,11 +264,13 @@ def learned_codebook(settings: CodebookSettings):
 class ConstructionCodebookSettings(ConstructionSettings):
     """:class:`~factmlp.constructions.encoder_decoder.ConstructionSettings` (``projection`` and
     ``code_dim_max_factor`` unused: m' is searched in 1..d) with the encoder fixes on by default
-    (one always-on constant neuron per code coordinate; b = d and b = d - 4 searched), plus the
+    (one always-on constant neuron per code coordinate; b = d, b = d - 4 and one bucket fewer than
+    ceil(N/d), b > d, searched), plus the
     codebook fit's settings (:class:`CodebookSettings`, prefixed ``codebook_``)."""
 
     constant_neurons: int = 1
     bucket_slacks: tuple = (0, 4)
+    fewer_buckets: int = 1
     codebook_init: str = "separators"
     codebook_temperature: float = CodebookSettings.temperature
     codebook_steps: int = CodebookSettings.steps

@@ -108,13 +108,16 @@ class ConstructionSettings:
     encoder's key system (removed by refinement); bucket_slacks: bucket sizes relative to d
     (b = d - s, s >= 0) for the capacity search, beside bucket_sizes (a setting that follows d
     across a sweep: (0, 4) tries b = d and b = d - 4; a b whose key systems are too ill-conditioned
-    fails its probes, see :class:`~factmlp.constructions.encoder.EncoderFitError`). Lists (from YAML)
-    become tuples."""
+    fails its probes, see :class:`~factmlp.constructions.encoder.EncoderFitError`); fewer_buckets:
+    the capacity search also tries B = ceil(N/d) - k buckets for k = 1..fewer_buckets (b = ceil(N/B)
+    > d, kept while (B + 1) d >= N: m' fewer neurons per bucket dropped, a key system closer to
+    square, rejected by the fit check where too ill-conditioned). Lists (from YAML) become tuples."""
 
     projection: str = "orthogonal"
     bucket_size: int = 0
     bucket_sizes: tuple[int, ...] = ()  # if set, the capacity search tries each (0 = d - 4)
     bucket_slacks: tuple[int, ...] = ()  # if set, the capacity search also tries b = d - s for each s
+    fewer_buckets: int = 0  # the capacity search also tries 1..this many buckets fewer than ceil(N/d) (b > d)
     whiten: bool = False
     whiten_ridge: float = 1e-6  # used when whiten_ridges is empty
     whiten_ridges: tuple = ()  # "off" and/or ridges >= 0; if set, chosen by rho per value table
@@ -125,6 +128,8 @@ class ConstructionSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "bucket_sizes", tuple(int(b) for b in self.bucket_sizes))
         object.__setattr__(self, "bucket_slacks", tuple(int(b) for b in self.bucket_slacks))
+        if int(self.fewer_buckets) < 0:
+            raise ValueError(f"fewer_buckets must be >= 0, got {self.fewer_buckets}")
         if any(b < 0 for b in self.bucket_slacks):
             raise ValueError(f"bucket_slacks must be >= 0 (b = d - slack), got {self.bucket_slacks}")
         object.__setattr__(self, "whiten_ridges", parse_whiten_ridges(self.whiten_ridges))
@@ -157,8 +162,8 @@ def build_encoder_decoder(
     s = settings
     d = facts.d
     b = s.bucket_size or max(1, d - 4)
-    if not 1 <= b <= d:
-        raise ValueError(f"bucket_size must lie in [1, d={d}], got {b}")
+    if b < 1:
+        raise ValueError(f"bucket_size must be >= 1, got {b}")
     values, w, whiten_info = whiten_with_choice(facts.values, whiten=s.whiten, ridge=s.whiten_ridge,
                                                 ridges=s.whiten_ridges)
     if codebook is None:
@@ -192,8 +197,9 @@ class Construction(Method):
         return self.settings.max_code_dim(facts.d)
 
     def variants(self, facts: FactSet) -> list[tuple[str, "Construction"]]:
-        """One variant per entry of ``bucket_sizes`` that fits this fact set (b <= d) and per entry
-        of ``bucket_slacks`` (b = d - s), or just this one.
+        """One variant per entry of ``bucket_sizes`` that fits this fact set (b <= d), per entry
+        of ``bucket_slacks`` (b = d - s) and per bucket count of ``fewer_buckets`` (b > d), or just
+        this one.
 
         With ``whiten_ridges`` the whitening option is chosen here, once per value table
         (:func:`factmlp.whitening.choose_whitening`), and every variant is pinned to it
@@ -203,11 +209,18 @@ class Construction(Method):
         s = self.settings
         sizes = [int(b) for b in s.bucket_sizes if int(b) <= facts.d]
         sizes += [b for b in (max(1, facts.d - sl) for sl in s.bucket_slacks) if b not in sizes]
+        n, d = facts.n_facts, facts.d
+        for k in range(1, int(s.fewer_buckets) + 1):  # b > d: one bucket fewer per k, while (B+1) d >= N
+            n_buckets = math.ceil(n / d) - k
+            b = math.ceil(n / n_buckets) if n_buckets >= 1 else 0
+            if n_buckets >= 1 and (math.ceil(n / b) + 1) * d >= n and b not in sizes:
+                sizes.insert(0, b)
         tag, pinned = pinned_whitening(facts.values, whiten=s.whiten, ridges=s.whiten_ridges)
         if not sizes:
             return [(tag, type(self)(s, **pinned) if pinned else self)]
         return [(",".join(x for x in (f"b={b or 'd-4'}", tag) if x),
-                 type(self)(s, bucket_size=b, bucket_sizes=(), **pinned)) for b in sizes]
+                 type(self)(s, bucket_size=b, bucket_sizes=(), bucket_slacks=(), fewer_buckets=0, **pinned))
+                for b in sizes]
 
     def build(self, facts: FactSet, width: int, *, seed: int) -> tuple[GatedMLP, dict]:
         return build_encoder_decoder(facts, width, seed=seed, settings=self.settings)
