@@ -112,6 +112,13 @@ def test_alphaedit_update_lives_in_the_null_space_of_preserved_keys():
     assert float((delta @ k1).norm()) > 0.1 * float(r.norm())
     full, rank = alphaedit_update(k1, r, torch.eye(8, dtype=torch.float64), tol=0.5)
     assert rank == 0 and float(full.norm()) == 0.0  # preserved keys span everything: no edit possible
+    # the tolerance is relative to the largest eigenvalue: scaling the keys changes nothing
+    big, rank_big = alphaedit_update(k1, r, 1e3 * kp, tol=1e-8)
+    assert rank_big == 4
+    torch.testing.assert_close(big, delta, rtol=1e-9, atol=1e-12)
+    # a spectrum 1 : 1e-3 with tol 1e-2 keeps exactly the small direction
+    kp2 = torch.diag(torch.tensor([1.0, 1e-3 ** 0.5] + [1.0] * 6, dtype=torch.float64))
+    assert alphaedit_update(k1, r, kp2, tol=1e-2)[1] == 1
 
 
 def test_clip_residuals_caps_each_column():
@@ -162,7 +169,7 @@ def test_each_editor_changes_the_edited_fact_and_keeps_a_preserved_one(tiny_base
     elif editor == "memit":
         upd = memit_update(k1, r, kp, lam=1.0, ridge=1e-6)
     else:
-        upd, rank = alphaedit_update(k1, r, kp, tol=10.0)
+        upd, rank = alphaedit_update(k1, r, kp, tol=1e-2)
         assert rank > 0
     apply_update(model, upd)
     assert fact_accuracy(model, corpus, torch.tensor([s]), [0], new) == 1.0
@@ -173,7 +180,7 @@ def test_each_editor_changes_the_edited_fact_and_keeps_a_preserved_one(tiny_base
 def test_mlp_swap_and_the_baselines_through_run_edits(tiny_base):
     corpus, vocab, model, metrics, method = tiny_base
     grid = EditSettings(steps=(50,), lr=(0.5,), stop_loss=(None,), rome_weight_decay=(0.0,), memit_lambda=(1.0,),
-                        clip=(None,), alphaedit_tol=(10.0,))
+                        clip=(None,), alphaedit_tol=(1e-2,))
     before = [p.clone() for p in model.parameters()]
     rows = run_edits(model, corpus, vocab, method, 48, 0.15, grid, base_ce=metrics["base_nonfact_ce"], seed=0)
     assert [r["editor"] for r in rows] == ["mlp_swap", "rome", "memit", "alphaedit"]

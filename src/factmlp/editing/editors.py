@@ -14,8 +14,11 @@ each residual afterwards to ``clip * ||W k_i||`` when ``clip`` is set.
 - ROME (sequential rank one): C = Kp Kp^T / n_p (+ ridge); for each edit in turn
   W <- W + r_i (C^{-1} k_i)^T / (k_i^T C^{-1} k_i)  (residuals from the unedited model).
 - MEMIT (one layer, one batch): Delta = R K1^T (lambda C + K1 K1^T)^{-1}.
-- AlphaEdit: P = projector on the eigenvectors of Kp Kp^T with eigenvalue < tol;
-  Delta = R K1^T P (K1 K1^T P + alpha I)^{-1}, so Delta Kp ~ 0.
+- AlphaEdit: P = projector on the eigenvectors of Kp Kp^T with eigenvalue < tol * (its largest
+  eigenvalue); Delta = R K1^T P (K1 K1^T P + alpha I)^{-1}, so Delta Kp ~ 0. The tolerance is
+  relative: the reference code's absolute threshold (1e-2) is meant for LLM key covariances, and
+  an absolute one on our keys (eigenvalues 8.8 ... 2.8e3 at the smoke scale, review 2026-11 Check 6)
+  gave a null space of rank 0 or 1, i.e. no edit at all.
 ``ridge`` (relative to the mean eigenvalue of C) keeps C invertible when n_p < h; not in the
 sources, reported as a setting.
 """
@@ -90,9 +93,10 @@ def memit_update(k1: torch.Tensor, r: torch.Tensor, kp: torch.Tensor, *, lam: fl
 
 def alphaedit_update(k1: torch.Tensor, r: torch.Tensor, kp: torch.Tensor, *, tol: float, alpha: float = 1.0
                      ) -> tuple[torch.Tensor, int]:
-    """Delta = R K1^T P (K1 K1^T P + alpha I)^{-1} and rank(P)."""
+    """Delta = R K1^T P (K1 K1^T P + alpha I)^{-1} and rank(P); P projects on the eigenvectors of
+    Kp Kp^T whose eigenvalue is below ``tol`` times the largest one."""
     evals, evecs = torch.linalg.eigh(kp @ kp.T)
-    null = evecs[:, evals < tol]
+    null = evecs[:, evals < tol * evals.max().clamp_min(1e-300)]
     p = null @ null.T
     h = k1.shape[0]
     x = torch.linalg.solve(p @ (k1 @ k1.T) + alpha * torch.eye(h, dtype=k1.dtype), p @ k1 @ r.T)

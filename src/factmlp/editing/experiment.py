@@ -69,7 +69,7 @@ class EditSettings:
     rome_weight_decay: tuple[float, ...] = (0.0015, 0.0)
     memit_lambda: tuple[float, ...] = (15000.0, 150.0, 1.0)
     clip: tuple[float | None, ...] = (None, 0.75)
-    alphaedit_tol: tuple[float, ...] = (0.01, 1.0, 10.0)
+    alphaedit_tol: tuple[float, ...] = (1e-6, 1e-3, 1e-2)  # relative to the largest eigenvalue of Kp Kp^T
     alphaedit_alpha: float = 1.0
     ridge: float = 1e-6
 
