@@ -13,7 +13,7 @@ log = setup_logging(snakemake.log[0])  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821
 p, wc = snakemake.params, snakemake.wildcards  # noqa: F821
 e = p.editing
-corpus = make_corpus(e["n_subjects"], objects_per_subject=e["objects_per_subject"],
+corpus = make_corpus(e["n_subjects"], objects_per_subject=e["objects_per_subject"], authors=e["authors"],
                      n_train_templates=e["n_train_templates"], n_templates=e["n_templates"], seed=e["seed"])
 vocab = fact_embeddings(corpus, e["d"], seed=e["seed"])
 method = get_method(wc.method, **p.settings)

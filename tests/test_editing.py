@@ -23,13 +23,18 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 # ---------------------------------------------------------------- corpus and plan
 
 def test_corpus_is_deterministic_with_unique_single_token_names():
-    a, b = make_corpus(50, seed=3), make_corpus(50, seed=3)
+    a, b = make_corpus(50, authors="random", seed=3), make_corpus(50, authors="random", seed=3)
     assert a.subjects == b.subjects and torch.equal(a.mapping, b.mapping)
     assert len(set(a.subjects)) == 50 and len(set(a.objects)) == a.n_objects == 25
     assert not set(a.subjects) & set(a.objects)
     assert all(" " not in n for n in a.subjects + a.objects)
     assert sorted(set(a.mapping.tolist())) == list(range(25))  # every author has a book
-    assert make_corpus(50, seed=4).subjects != a.subjects
+    assert make_corpus(50, authors="random", seed=4).subjects != a.subjects
+    # the default: every book its own author (a bijection)
+    c = make_corpus(50, seed=3)
+    assert c.n_objects == 50 and sorted(c.mapping.tolist()) == list(range(50))
+    with pytest.raises(ValueError, match="authors"):
+        make_corpus(50, authors="some", seed=3)
 
 
 def test_sentences_put_the_subject_in_the_template_and_the_object_last():
@@ -221,3 +226,29 @@ def test_editing_claim_is_decided_on_the_gd_mlp():
     best.loc[0, "score_gm"], best.loc[1, "score_gm"] = 0.85, 0.5
     assert editing_claims(best, scale="test").iloc[0]["pass"] == "false"
     assert editing_claims(None, scale="test").iloc[0]["pass"] == "n/a"
+
+
+def test_paraphrase_is_scored_on_the_edited_facts_other_trained_templates(tiny_base):
+    # brute force: one sentence at a time, argmax over the object tokens at the last position
+    from factmlp.editing.experiment import _evaluate
+
+    corpus, vocab, model, metrics, _ = tiny_base
+    edited, preserved = torch.tensor([1, 5, 9]), torch.tensor([0, 2, 3])
+
+    def acc(subjects, templates):
+        hits = []
+        for j in templates:
+            for s_ in subjects.tolist():
+                tok = corpus.sentences(torch.tensor([s_]), j)
+                with torch.no_grad():
+                    logits = model(tok[:, :-1])[0, -1, corpus.n_subjects:corpus.n_subjects + corpus.n_objects]
+                hits.append(int(logits.argmax()) + corpus.n_subjects == int(tok[0, -1]))
+        return sum(hits) / len(hits)
+
+    out = _evaluate(model, corpus, edited, preserved, corpus.mapping, metrics["base_nonfact_ce"])
+    n_train, n_all = corpus.n_train_templates, len(corpus.templates)
+    assert out["efficacy"] == pytest.approx(acc(edited, [0]))
+    assert out["paraphrase"] == pytest.approx(acc(edited, range(1, n_train)))
+    assert out["paraphrase_unseen"] == pytest.approx(acc(edited, range(n_train, n_all)))
+    assert out["specificity"] == pytest.approx(acc(preserved, range(n_train)))
+    assert metrics["base_paraphrase_accuracy"] == pytest.approx(acc(torch.arange(corpus.n_subjects), range(1, n_train)))

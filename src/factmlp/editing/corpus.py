@@ -9,8 +9,11 @@ A sentence is ``template words + subject + template words + object``; the object
 token, predicted at the last position; the other targets are template words (non-fact tokens)
 or the subject (unpredictable, excluded from the non-fact loss).
 
-Choices: a random map books -> authors with ``objects_per_subject`` authors per book on average
-(several books per author, as in a real catalogue); templates 0..n_train-1 are training
+Choices: ``authors="bijection"`` (default) gives every book its own author (a random
+permutation; the hebbian-mlps protocol, where an edit's new object is never another edited book's
+old one by accident); ``authors="random"`` draws a random map books -> authors with
+``objects_per_subject`` authors per book on average (several books per author, as in a real
+catalogue; every author writes at least one book); templates 0..n_train-1 are training
 sentences (template 0 is also the edit sentence), the rest are held-out paraphrases.
 """
 
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["TEMPLATES", "Corpus", "make_corpus", "fake_names"]
+__all__ = ["TEMPLATES", "AUTHORS", "Corpus", "make_corpus", "fake_names"]
 
 _ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gl", "kr", "st", "th"]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "ou"]
@@ -109,13 +112,19 @@ class Corpus:
         return self.templates[j].format(s=self.subjects[subject]) + " " + self.objects[int(mapping[subject])]
 
 
+AUTHORS = ("bijection", "random")
+
+
 def make_corpus(n_subjects: int, *, objects_per_subject: float = 0.5, n_train_templates: int = 8,
-                n_templates: int = len(TEMPLATES), seed: int) -> Corpus:
-    """A random book -> author corpus; see the module docstring."""
+                n_templates: int = len(TEMPLATES), authors: str = "bijection", seed: int) -> Corpus:
+    """A random book -> author corpus; see the module docstring (``objects_per_subject`` is used
+    with ``authors="random"`` only)."""
     if not 1 <= n_train_templates < n_templates <= len(TEMPLATES):
         raise ValueError(f"need 1 <= n_train_templates < n_templates <= {len(TEMPLATES)}, "
                          f"got {n_train_templates}, {n_templates}")
-    n_objects = max(2, round(objects_per_subject * n_subjects))
+    if authors not in AUTHORS:
+        raise ValueError(f"unknown authors option {authors!r}; known: {', '.join(AUTHORS)}")
+    n_objects = n_subjects if authors == "bijection" else max(2, round(objects_per_subject * n_subjects))
     g = torch.Generator().manual_seed(int(seed))
     subjects = fake_names(n_subjects, generator=g, prefix="")
     objects = fake_names(n_objects, generator=g, syllables=(2, 2), prefix="")
