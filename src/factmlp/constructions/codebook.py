@@ -211,7 +211,8 @@ def fit_codebook(values: torch.Tensor, anchors: torch.Tensor, code_dim: int, *, 
         w = v32 @ dec  # (|V|, m'): logits <D c_j, v_i> / ||D c_j|| = <c_j, w_i> / ||D c_j||
         if mining:  # column 0 is the anchor's own value, then its mined rivals
             cand = torch.cat([batch[:, None], rivals[pos]], dim=1)
-            logits = torch.einsum("bm,bkm->bk", c, w[cand]) / norm
+            wc = w.index_select(0, cand.reshape(-1)).view(*cand.shape, -1)  # (index_add backward: fast)
+            logits = (c[:, None, :] * wc).sum(-1) / norm  # elementwise: a (b, 1, m) x (b, m, k) bmm is slow
             target = torch.zeros(len(batch), dtype=torch.long)
         else:
             logits, target = (c @ w.T) / norm, batch
