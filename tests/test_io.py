@@ -154,3 +154,17 @@ def test_loglog_slope_nan_for_too_few_points():
     assert math.isnan(loglog_slope([1.0], [2.0]))
     assert math.isnan(loglog_slope([2.0, 2.0], [1.0, 3.0]))  # no spread in x
     assert math.isnan(loglog_slope([1.0, 2.0], [0.0, -1.0]))
+
+
+def test_tensor_digest_hashes_the_bytes_in_order():
+    import hashlib
+
+    import torch
+
+    from factmlp.io import tensor_digest
+
+    a = torch.arange(6, dtype=torch.float64).reshape(2, 3)
+    b = torch.tensor([4, 1])
+    assert tensor_digest(a, b) == hashlib.sha1(a.numpy().tobytes() + b.numpy().tobytes()).hexdigest()
+    assert tensor_digest(a.T.contiguous().T) == tensor_digest(a)  # layout does not matter, values do
+    assert tensor_digest(a + 1e-12) != tensor_digest(a)

@@ -361,10 +361,10 @@ _CACHE: dict[tuple, Decodability] = {}
 def cached_decodability(values: torch.Tensor, **kwargs) -> Decodability:
     """:func:`decodability` memoised on the bytes of ``values`` (a capacity search builds many
     MLPs for one fact set; its separators are computed once per process). Keeps 4 entries."""
-    import hashlib
+    from .io import tensor_digest
 
     v = values.detach().to(device="cpu", dtype=torch.float64).contiguous()
-    key = (hashlib.sha1(v.numpy().tobytes()).hexdigest(), tuple(v.shape), tuple(sorted(kwargs.items())))
+    key = (tensor_digest(v), tuple(v.shape), tuple(sorted(kwargs.items())))
     if key not in _CACHE:
         if len(_CACHE) >= 4:
             _CACHE.pop(next(iter(_CACHE)))

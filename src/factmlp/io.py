@@ -20,6 +20,7 @@ import pandas as pd
 __all__ = [
     "atomic_path",
     "derive_seed",
+    "tensor_digest",
     "save_tensors",
     "load_tensors",
     "write_tsv",
@@ -35,6 +36,15 @@ def derive_seed(seed: int, *tags: object) -> int:
     """
     text = "/".join([str(int(seed))] + [str(t) for t in tags])
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
+
+def tensor_digest(*tensors) -> str:
+    """SHA-1 of the bytes of ``tensors`` (CPU, contiguous, in their dtype): the memo key of the
+    per-process caches of results computed from a table (decodability, whitening choice, codebook)."""
+    h = hashlib.sha1()
+    for t in tensors:
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 @contextlib.contextmanager

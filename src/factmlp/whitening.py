@@ -30,12 +30,12 @@ transform, which also has the smallest Lipschitz cost ||W||_2).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterable
 
 import torch
 
+from .io import tensor_digest
 from .mlp import GatedMLP
 
 __all__ = [
@@ -129,7 +129,7 @@ def choose_whitening(values: torch.Tensor, ridges: Iterable) -> tuple[str, float
     if not options:
         raise ValueError("choose_whitening needs at least one option")
     v = values.detach().to(device="cpu", dtype=torch.float64).contiguous()
-    key = (hashlib.sha1(v.numpy().tobytes()).hexdigest(), tuple(v.shape), options)
+    key = (tensor_digest(v), tuple(v.shape), options)
     if key in _CHOICES:
         label, ridge, rhos = _CHOICES[key]
         return label, ridge, dict(rhos)

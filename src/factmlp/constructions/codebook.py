@@ -52,7 +52,6 @@ numbers (seconds) plus the encoder's block-tridiagonal solve.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -62,6 +61,7 @@ import torch.nn.functional as F
 
 from ..decodability import cached_decodability
 from ..facts import FactSet
+from ..io import tensor_digest
 from ..methods import register
 from ..mlp import GatedMLP
 from .encoder_decoder import Construction, ConstructionSettings, build_encoder_decoder
@@ -248,8 +248,7 @@ def learned_codebook(settings: CodebookSettings):
 
     def fit(values: torch.Tensor, anchors: torch.Tensor, code_dim: int, seed: int):
         v = values.detach().to(torch.float64).contiguous()
-        digest = hashlib.sha1(v.numpy().tobytes() + anchors.numpy().tobytes()).hexdigest()
-        key = (digest, tuple(v.shape), int(code_dim), int(seed), settings)
+        key = (tensor_digest(v, anchors), tuple(v.shape), int(code_dim), int(seed), settings)
         if key not in _FITS:
             if len(_FITS) >= 64:
                 _FITS.pop(next(iter(_FITS)))
