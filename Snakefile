@@ -16,7 +16,6 @@ wildcard_constraints:
 
 
 include: "workflow/rules/embeddings.smk"
-include: "workflow/rules/decodability.smk"
 include: "workflow/rules/capacity.smk"
 include: "workflow/rules/usability.smk"
 include: "workflow/rules/editing.smk"

@@ -32,9 +32,8 @@ TINY_CONFIG = ROOT / "tests" / "data" / "config_tiny.yaml"
 # Rules of the pipeline (besides the target rule ``all``).
 PIPELINE_RULES = (
     "fact_set",
-    "decodability",
+    "measure_fact_set",
     "measure_capacity",
-    "measure_capacity_closed_form",
     "aggregate_capacity",
     "aggregate_rho",
     "plot_capacity",

@@ -32,10 +32,10 @@ def _expected_stats(config: dict) -> dict[str, int]:
     jobs = expected_jobs(config)
     # a (method, fact set) pair listed by two sweeps is one job
     n_sets = len(jobs["fact_sets"])
-    # GD-trained methods: one job per (method, fact set); closed-form ones: one job per fact set
+    # GD-trained methods: one job per (method, fact set); rho and the closed-form methods: one job
+    # per fact set (measure_fact_set), also for a rho-only set
     pairs = {job[1:] for job in jobs["capacity"] + jobs["usability"]}
     n_cap = len({p for p in pairs if is_trained(p[0])})
-    n_closed = len({p[1:] for p in pairs if not is_trained(p[0])})
     n_usab = len({job[1:] for job in jobs["usability"]})
     usab = {"measure_usability": n_usab, "aggregate_usability": 1, "plot_usability": 1} if n_usab else {}
     ed = config.get("editing", {})
@@ -59,8 +59,8 @@ def _expected_stats(config: dict) -> dict[str, int]:
         **edit,
         **{rule: n for rule, n in nichani.items() if n},
         "fact_set": n_sets,
-        "decodability": n_sets,
-        **{rule: n for rule, n in (("measure_capacity", n_cap), ("measure_capacity_closed_form", n_closed)) if n},
+        "measure_fact_set": n_sets,
+        **({"measure_capacity": n_cap} if n_cap else {}),
         "aggregate_capacity": 1,
         "aggregate_rho": 1,
         "plot_capacity": len({s["name"] for s in config["capacity"]["sweeps"]}),
@@ -288,12 +288,11 @@ def test_end_to_end_tiny(tiny_run):
     assert len(log_files) == n_jobs, [str(p.relative_to(logs)) for p in log_files]
     expected_logs = {"tables/capacity.log", "tables/rho.log"}
     expected_logs |= {f"figures/capacity_{s['name']}.log" for s in cfg["capacity"]["sweeps"]}
-    for fam, d, n, s in jobs["fact_sets"]:
-        for stage in ("facts", "rho"):
-            expected_logs.add(f"{stage}/{fam}/d{d}_n{n}_s{s}.log")
+    for fam, d, n, s in jobs["fact_sets"]:  # the set, then its rho and closed-form searches (one job)
+        expected_logs |= {f"facts/{fam}/d{d}_n{n}_s{s}.log", f"capacity/closed_form/{fam}/d{d}_n{n}_s{s}.log"}
     for _, method, fam, d, n, s in jobs["capacity"]:
-        folder = method if is_trained(method) else "closed_form"  # one job per fact set for closed-form ones
-        expected_logs.add(f"capacity/{folder}/{fam}/d{d}_n{n}_s{s}.log")
+        if is_trained(method):
+            expected_logs.add(f"capacity/{method}/{fam}/d{d}_n{n}_s{s}.log")
     for am in ("linear", "mlp"):
         expected_logs |= {f"nichani/{am}/{mem}/d{d}_m{m}_s{s}.log" for mem, d, m, s in nic[am]}
     expected_logs |= {f"nichani/recall/d{d}_h{h}_dh{e}_m{m}_s{s}.log" for d, h, e, m, s in nic["recall"]}

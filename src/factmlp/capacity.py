@@ -23,7 +23,7 @@ from .methods import Method
 from .constructions.encoder import EncoderFitError
 from .training import TrainingDivergedError
 
-__all__ = ["Probe", "CapacityResult", "measure_capacity", "search_min_width", "gallop_bisect"]
+__all__ = ["Probe", "CapacityResult", "measure_capacity", "capacity_tables", "search_min_width", "gallop_bisect"]
 
 log = logging.getLogger("factmlp.capacity")
 
@@ -170,6 +170,27 @@ def measure_capacity(
         variant=best.variant if best else None,
         max_probed_params=max((p.param_count for p in probes), default=None),
     )
+
+
+def capacity_tables(facts: FactSet, methods: dict[str, dict], *, family: str, seed: int, width_min: int,
+                    width_max: int, rel_tol: float) -> tuple[list[dict], list[dict]]:
+    """:func:`measure_capacity` of each ``{name: settings}`` method on one fact set: one summary row
+    per method and one row per probe, each led by the job's columns (method, family, d, n_facts,
+    n_values, seed, settings). An empty ``methods`` gives two empty lists."""
+    from .methods import get_method
+    from .tables import JOB_COLUMNS, settings_json
+
+    summaries, probes = [], []
+    for name, settings in methods.items():
+        method = get_method(name, **settings)
+        result = measure_capacity(facts, method, seed=seed, width_min=width_min, width_max=width_max, rel_tol=rel_tol)
+        meta = dict(zip(JOB_COLUMNS, (name, family, facts.d, facts.n_facts, facts.n_values, seed,
+                                      settings_json(vars(method.settings)))))
+        summaries.append({**meta, **result.summary()})
+        probes += [{**meta, **asdict(pr)} for pr in result.probes]
+        log.info("%s: min %s %s, params %s, %d probes, %.1fs", name, result.size_name, result.min_width,
+                 result.param_count, result.n_probes, result.seconds)
+    return summaries, probes
 
 
 def _prober(facts: FactSet, method: Method, seed: int, size_name: str, label: str):

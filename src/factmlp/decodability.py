@@ -37,6 +37,7 @@ The returned ``rho_i`` is the certified lower bound (attained by the returned se
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass
 
@@ -364,7 +365,10 @@ def cached_decodability(values: torch.Tensor, **kwargs) -> Decodability:
     from .io import tensor_digest
 
     v = values.detach().to(device="cpu", dtype=torch.float64).contiguous()
-    key = (tensor_digest(v), tuple(v.shape), tuple(sorted(kwargs.items())))
+    # keyed on every setting, defaults filled in: an explicit tol=1e-9 hits the entry of a default call
+    bound = inspect.signature(decodability).bind(v, **kwargs)
+    bound.apply_defaults()
+    key = (tensor_digest(v), tuple(v.shape), tuple(sorted((k, x) for k, x in bound.arguments.items() if k != "values")))
     if key not in _CACHE:
         if len(_CACHE) >= 4:
             _CACHE.pop(next(iter(_CACHE)))

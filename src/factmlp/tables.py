@@ -8,7 +8,11 @@ import os
 import numpy as np
 import pandas as pd
 
-__all__ = ["job_row", "concat_tsv", "loglog_slope", "settings_json"]
+__all__ = ["JOB_COLUMNS", "job_row", "concat_tsv", "loglog_slope", "settings_json"]
+
+
+# the leading columns of every capacity row (summary or probe): which job and method it came from
+JOB_COLUMNS = ["method", "family", "d", "n_facts", "n_values", "seed", "settings"]
 
 
 def settings_json(settings: dict) -> str:

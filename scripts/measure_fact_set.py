@@ -1,0 +1,27 @@
+"""Adapter: rho(V) and separators u* of one fact set's values, then the smallest MLP of every
+closed-form method asked of the set (rule `measure_fact_set`; the constructions reuse the
+separators computed here). A rho-only set has no methods: its capacity tables are header-only."""
+
+import pandas as pd
+import torch
+
+from factmlp.capacity import capacity_tables
+from factmlp.decodability import cached_decodability, summarize
+from factmlp.facts import FactSet
+from factmlp.io import save_tensors, setup_logging, write_tsv
+from factmlp.tables import JOB_COLUMNS, job_row
+
+log = setup_logging(snakemake.log[0])  # noqa: F821
+torch.set_num_threads(snakemake.threads)  # noqa: F821
+p, wc, out = snakemake.params, snakemake.wildcards, snakemake.output  # noqa: F821
+facts = FactSet.load(snakemake.input.facts)  # noqa: F821
+dec = cached_decodability(facts.values, batch_size=p.batch_size, tol=p.tol)
+row = summarize(dec)
+log.info("rho=%.6f (gap %.2e, %d infeasible)", row["rho"], row["rho_max_gap"], row["n_infeasible"])
+meta = {"family": wc.family, "d": int(wc.d), "n_facts": int(wc.n), "seed": int(wc.seed)}
+summaries, probes = capacity_tables(facts, p.methods, family=wc.family, seed=p.seed, width_min=p.width_min,
+                                    width_max=p.width_max, rel_tol=p.rel_tol)
+save_tensors({"rho_i": dec.rho_i, "rho_upper": dec.rho_upper, "separators": dec.separators}, out.separators)
+write_tsv(job_row(meta, row), out.rho)
+write_tsv(pd.DataFrame(probes, columns=None if probes else JOB_COLUMNS), out.probes)
+write_tsv(pd.DataFrame(summaries, columns=None if summaries else JOB_COLUMNS), out.summary)
