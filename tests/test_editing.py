@@ -212,19 +212,26 @@ def test_save_and_load_base_gives_the_same_model(tiny_base, tmp_path):
         torch.testing.assert_close(model2(tokens), model(tokens))
 
 
-def test_editing_claim_is_decided_on_the_gd_mlp():
+def test_editing_claim_is_decided_on_every_base_mlp():
     import pandas as pd
 
-    rows = [("gd", "mlp_swap", 0.9), ("gd", "rome", 0.5), ("construction", "mlp_swap", 0.2),
+    rows = [("gd", "mlp_swap", 0.9), ("gd", "rome", 0.5), ("construction", "mlp_swap", 0.95),
             ("construction", "memit", 0.6)]
     best = pd.DataFrame([{"method": m, "editor": e, "score_gm": v, "fraction": 0.1, "n_edits": 10} for m, e, v in rows])
+    assert editing_claims(best, scale="test").iloc[0]["pass"] == "true"  # exactly 0.9 passes
+    best.loc[2, "score_gm"] = 0.5  # the constructed base's swap loses to MEMIT: the claim fails
     out = editing_claims(best, scale="test").iloc[0]
-    assert out["pass"] == "true" and "[not deciding]" in out["measured_value"]
-    best.loc[1, "score_gm"] = 0.95
+    assert out["pass"] == "false" and "construction MLP" in out["measured_value"]
+    best.loc[2, "score_gm"] = 0.95
+    best.loc[1, "score_gm"] = 0.95  # a baseline above the swap on the GD base
     assert editing_claims(best, scale="test").iloc[0]["pass"] == "false"
-    # highest but below 0.9: fails (claims.md revision 2); exactly 0.9 passed above
+    # highest but below 0.9: fails (claims.md revision 2)
     best.loc[0, "score_gm"], best.loc[1, "score_gm"] = 0.85, 0.5
     assert editing_claims(best, scale="test").iloc[0]["pass"] == "false"
+    # the rows of the smaller fractions do not decide
+    early = best.assign(fraction=0.02, score_gm=0.0)
+    best.loc[0, "score_gm"] = 0.92
+    assert editing_claims(pd.concat([early, best]), scale="test").iloc[0]["pass"] == "true"
     assert editing_claims(None, scale="test").iloc[0]["pass"] == "n/a"
 
 
