@@ -40,6 +40,14 @@ def _set(path, value):
     return mutate
 
 
+def _both(*mutations):
+    def mutate(cfg):
+        for m in mutations:
+            m(cfg)
+
+    return mutate
+
+
 def _del(path):
     def mutate(cfg):
         obj = cfg
@@ -137,10 +145,13 @@ BAD_CONFIGS = [
     ),
     ("width_min-above-width_max", _set(["capacity", "width_min"], 20000), "capacity.width_min", "16384"),
     ("duplicate-sweep-name", _duplicate_first_sweep, f"capacity.sweeps[{len(load_yaml(DEFAULT_CONFIG)['capacity']['sweeps'])}].name", "'scaling'"),
-    ("minilm-d512-decodability", _set(["decodability", "points", 0, "d"], 512), "decodability.points[0].d", "384"),
+    ("minilm-d512-decodability", _both(
+        _set(["decodability", "families"], ["minilm"]), _set(["decodability", "points"], [{"d": 512, "n_facts": 256}])),
+     "decodability.points[0].d", "384"),
     ("minilm-d512-sweep", _minilm_sweep_d512, "capacity.sweeps[0].points[1].d", "384"),
     ("decodability-tol-negative", _set(["decodability", "tol"], -1.0e-9), "decodability.tol", None),
-    ("decodability-families-without-points", _set(["decodability", "points"], []), "decodability.points", None),
+    ("decodability-families-without-points", _both(_set(["decodability", "families"], ["spherical"]),
+                                                    _set(["decodability", "points"], [])), "decodability.points", None),
     ("heavy-gpu-negative", _set(["resources", "heavy", "gpu"], -1), "resources.heavy.gpu", "-1"),
     ("light-unknown-resource", _set(["resources", "light", "disk_mb"], 10), "resources.light.disk_mb", "unknown key"),
     ("threads-zero", _set(["resources", "threads"], 0), "resources.threads", None),

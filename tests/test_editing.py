@@ -259,3 +259,31 @@ def test_paraphrase_is_scored_on_the_edited_facts_other_trained_templates(tiny_b
     assert out["paraphrase_unseen"] == pytest.approx(acc(edited, range(n_train, n_all)))
     assert out["specificity"] == pytest.approx(acc(preserved, range(n_train)))
     assert metrics["base_paraphrase_accuracy"] == pytest.approx(acc(torch.arange(corpus.n_subjects), range(1, n_train)))
+
+
+@pytest.mark.parametrize("max_hidden_bytes", [2e9, 0.0])  # cached hidden activations, and recomputed from z
+def test_eval_cache_matches_full_forward_evaluation(tiny_base, max_hidden_bytes):
+    """EvalCache.evaluate against the reference _evaluate, which runs the whole model per metric:
+    for a swapped-in MLP (new up/gate/down) and for an update of the down projection only."""
+    from factmlp.editing.experiment import EvalCache, _evaluate
+
+    corpus, vocab, base, metrics, method = tiny_base
+    model = copy.deepcopy(base)
+    edited, preserved, new = edit_plan(corpus, 0.25, seed=1)
+    cache = EvalCache(model, corpus, max_hidden_bytes=max_hidden_bytes)
+    swap, _ = method.build(corpus_facts(corpus, vocab, new), 48, seed=5)
+    down = copy.deepcopy(model.fact_mlp)
+    with torch.no_grad():
+        down.down.weight.add_(0.3 * torch.randn(down.down.weight.shape, generator=torch.Generator().manual_seed(0),
+                                                dtype=down.down.weight.dtype))
+    for mlp, same_hidden in ((swap, False), (down, True), (model.fact_mlp, True)):
+        ref_model = copy.deepcopy(model)
+        ref_model.set_fact_mlp(mlp)
+        ref = _evaluate(ref_model, corpus, edited, preserved, new, metrics["base_nonfact_ce"])
+        got = cache.evaluate(mlp, edited, preserved, new, metrics["base_nonfact_ce"], same_hidden=same_hidden)
+        assert set(got) == set(ref)
+        for k in ref:
+            assert got[k] == pytest.approx(ref[k], rel=1e-5, abs=1e-9), k
+    # the unedited base scores its own facts as the base did (specificity on the original map)
+    same = cache.evaluate(model.fact_mlp, edited, preserved, corpus.mapping, metrics["base_nonfact_ce"], same_hidden=True)
+    assert same["nonfact_ppl_ratio"] == pytest.approx(1.0, rel=1e-5)

@@ -405,6 +405,8 @@ def _c3(cap, rho, families, sweeps, scale):
             seeds = sorted(set(cap.loc[(cap["sweep"] == fam_sweep) & (cap["d"] == d) & (cap["n_facts"] == n), "seed"]))
             r = _rho_median(rho, d, n, seeds)
             for m in methods:
+                if not (g["method"] == m).any():  # not in the tied sweep at this scale
+                    continue
                 fit = rho_law_fit(g[g["method"] == m].merge(r, on="family"))
                 beside.append(f"{m} R^2 {fit['r2']:.3f} (n={fit['n']})")
         parts.append(f"tied-key sweep '{fam_sweep}' [not deciding]: " + (", ".join(beside) or "no stored point"))
