@@ -207,8 +207,7 @@ def fit_codebook(values: torch.Tensor, anchors: torch.Tensor, code_dim: int, *, 
                else torch.arange(len(anchors)))
         batch = anchors[pos]
         c = codes[batch]
-        # ||D c_j|| from the m' x m' Gram matrix D^T D: never forms the (batch, d) outputs D c_j
-        norm = ((c @ (dec.T @ dec)) * c).sum(1, keepdim=True).clamp_min(1e-24).sqrt()
+        norm = (c @ dec.T).norm(dim=1, keepdim=True).clamp_min(1e-12)  # ||D c_j||
         w = v32 @ dec  # (|V|, m'): logits <D c_j, v_i> / ||D c_j|| = <c_j, w_i> / ||D c_j||
         if mining:  # column 0 is the anchor's own value, then its mined rivals
             cand = torch.cat([batch[:, None], rivals[pos]], dim=1)
