@@ -307,12 +307,13 @@ EDITOR_PALETTE = {"mlp_swap": "#1f77b4", "rome": "#2ca02c", "memit": "#ff7f0e", 
 
 
 def editing_figure(best: pd.DataFrame) -> plt.Figure:
-    """Dugan Fig. 4: for each editor (best grid point), the score (geometric mean), efficacy,
-    paraphrase accuracy, specificity and the non-fact perplexity ratio against the number of
-    edited facts; one line style per base fact MLP method."""
+    """Dugan Fig. 4: for each editor (best grid point), the score (geometric mean, Dugan's caption,
+    and harmonic mean, the MEMIT / hebbian-mlps convention), efficacy, paraphrase accuracy,
+    specificity and the non-fact perplexity ratio against the number of edited facts; one line
+    style per base fact MLP method."""
     if best.empty:
         raise ValueError("editing table is empty")
-    metrics = [("score_gm", "score (geometric mean)"), ("efficacy", "efficacy"), ("paraphrase", "paraphrase accuracy"),
+    metrics = [("score_gm", "score (geometric mean)"), ("score_hm", "score (harmonic mean)"), ("efficacy", "efficacy"), ("paraphrase", "paraphrase accuracy"),
                ("specificity", "specificity"), ("nonfact_ppl_ratio", "non-fact perplexity ratio")]
     editors = [e for e in EDITOR_ORDER if e in set(best["editor"])] + sorted(set(best["editor"]) - set(EDITOR_ORDER))
     palette = {**dict(zip(editors, sns.color_palette("tab10", len(editors)))), **EDITOR_PALETTE}

@@ -17,6 +17,7 @@ rule measure_capacity:
     cache: True
     conda:
         "../../environment.yml"
+    priority: 20
     threads: config["resources"]["threads"]
     resources:
         **heavy_resources(),
@@ -45,6 +46,7 @@ rule measure_fact_set:
     cache: True
     conda:
         "../../environment.yml"
+    priority: 20
     threads: config["resources"]["threads"]
     resources:
         **heavy_resources(),

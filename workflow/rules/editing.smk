@@ -11,6 +11,7 @@ rule edit_base:
     cache: True
     conda:
         "../../environment.yml"
+    priority: 20
     threads: config["resources"]["threads"]
     resources:
         **heavy_resources(),
@@ -35,6 +36,7 @@ rule edit_facts:
         "results/benchmarks/editing/{method}/edits_f{fraction}.tsv"
     conda:
         "../../environment.yml"
+    priority: 10
     threads: config["resources"]["threads"]
     resources:
         **heavy_resources(),

@@ -1,5 +1,8 @@
 # Stage 1: fact sets (K, V, f): the family's key and value tables and the map f, in one job (a
 # separate job for the tables cost one Python + torch start-up per fact set for a sub-second draw).
+# Priorities (here and in the stage files): fact sets first, then the long jobs that gate others
+# (GD searches, rho + closed-form, the editing base), then usability and edits; the short leaf jobs
+# (Nichani, plots) fill the gaps, so no long job starts last and leaves a core idle at the end.
 
 
 rule fact_set:
@@ -10,6 +13,7 @@ rule fact_set:
     cache: True
     conda:
         "../../environment.yml"
+    priority: 30
     threads: 1
     resources:
         **light_resources(),

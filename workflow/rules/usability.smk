@@ -14,6 +14,7 @@ rule measure_usability:
         "results/benchmarks/usability/{method}/{family}/d{d}_n{n}_s{seed}.tsv"
     conda:
         "../../environment.yml"
+    priority: 10
     threads: config["resources"]["threads"]
     resources:
         **heavy_resources(),
