@@ -14,7 +14,8 @@ from factmlp.editing.corpus import TEMPLATES, make_corpus
 from factmlp.editing.editors import (alphaedit_update, apply_update, clip_residuals, fit_deltas, memit_update,
                                      rome_update)
 from factmlp.editing.experiment import (BaseSettings, EditSettings, corpus_facts, edit_plan, fact_accuracy,
-                                        fact_embeddings, load_base, run_edits, save_base, scores, train_base)
+                                        fact_embeddings, load_base, nonfact_ce, run_edits, save_base, scores,
+                                        train_base)
 from factmlp.methods import get_method
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -237,7 +238,7 @@ def test_editing_claim_is_decided_on_every_base_mlp():
 
 def test_paraphrase_is_scored_on_the_edited_facts_other_trained_templates(tiny_base):
     # brute force: one sentence at a time, argmax over the object tokens at the last position
-    from factmlp.editing.experiment import _evaluate
+    from factmlp.editing.experiment import EvalCache
 
     corpus, vocab, model, metrics, _ = tiny_base
     edited, preserved = torch.tensor([1, 5, 9]), torch.tensor([0, 2, 3])
@@ -252,7 +253,8 @@ def test_paraphrase_is_scored_on_the_edited_facts_other_trained_templates(tiny_b
                 hits.append(int(logits.argmax()) + corpus.n_subjects == int(tok[0, -1]))
         return sum(hits) / len(hits)
 
-    out = _evaluate(model, corpus, edited, preserved, corpus.mapping, metrics["base_nonfact_ce"])
+    out = EvalCache(model, corpus).evaluate(model.fact_mlp, edited, preserved, corpus.mapping,
+                                            metrics["base_nonfact_ce"], same_hidden=True)
     n_train, n_all = corpus.n_train_templates, len(corpus.templates)
     assert out["efficacy"] == pytest.approx(acc(edited, [0]))
     assert out["paraphrase"] == pytest.approx(acc(edited, range(1, n_train)))
@@ -261,11 +263,25 @@ def test_paraphrase_is_scored_on_the_edited_facts_other_trained_templates(tiny_b
     assert metrics["base_paraphrase_accuracy"] == pytest.approx(acc(torch.arange(corpus.n_subjects), range(1, n_train)))
 
 
+def _evaluate(model, corpus, edited, preserved, new_mapping, base_ce) -> dict:
+    """Reference for EvalCache.evaluate: every metric by a full forward pass of the model."""
+    train_t = list(range(corpus.n_train_templates))
+    test_t = list(range(corpus.n_train_templates, len(corpus.templates)))
+    e = fact_accuracy(model, corpus, edited, [0], new_mapping)
+    p = fact_accuracy(model, corpus, edited, train_t[1:] or [0], new_mapping)
+    s = fact_accuracy(model, corpus, preserved, train_t, new_mapping)
+    out = {"efficacy": e, "paraphrase": p, "specificity": s,
+           "paraphrase_unseen": fact_accuracy(model, corpus, edited, test_t, new_mapping),
+           "specificity_paraphrase": fact_accuracy(model, corpus, preserved, test_t, new_mapping),
+           "nonfact_ppl_ratio": math.exp(nonfact_ce(model, corpus) - base_ce)}
+    return {**out, **scores(e, p, s)}
+
+
 @pytest.mark.parametrize("max_hidden_bytes", [2e9, 0.0])  # cached hidden activations, and recomputed from z
 def test_eval_cache_matches_full_forward_evaluation(tiny_base, max_hidden_bytes):
     """EvalCache.evaluate against the reference _evaluate, which runs the whole model per metric:
     for a swapped-in MLP (new up/gate/down) and for an update of the down projection only."""
-    from factmlp.editing.experiment import EvalCache, _evaluate
+    from factmlp.editing.experiment import EvalCache
 
     corpus, vocab, base, metrics, method = tiny_base
     model = copy.deepcopy(base)

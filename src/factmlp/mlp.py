@@ -59,8 +59,12 @@ class GatedMLP(nn.Module):
     def hidden(self) -> int:
         return self.gate.out_features
 
+    def hidden_activations(self, x: torch.Tensor) -> torch.Tensor:  # (..., d_in) -> (..., hidden)
+        """up(x) * act(gate(x)): the input of the down projection (the editors' keys)."""
+        return self.up(x) * self._act(self.gate(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., d_in) -> (..., d_out)
-        return self.down(self.up(x) * self._act(self.gate(x)))
+        return self.down(self.hidden_activations(x))
 
     def param_count(self) -> int:
         """Every stored weight and bias (3 h d + 2 h + d when d_in = d_out = d)."""

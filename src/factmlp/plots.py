@@ -313,8 +313,9 @@ def editing_figure(best: pd.DataFrame) -> plt.Figure:
     style per base fact MLP method."""
     if best.empty:
         raise ValueError("editing table is empty")
-    metrics = [("score_gm", "score (geometric mean)"), ("score_hm", "score (harmonic mean)"), ("efficacy", "efficacy"), ("paraphrase", "paraphrase accuracy"),
-               ("specificity", "specificity"), ("nonfact_ppl_ratio", "non-fact perplexity ratio")]
+    metrics = [("score_gm", "score (geometric mean)"), ("score_hm", "score (harmonic mean)"), ("efficacy", "efficacy"),
+               ("paraphrase", "paraphrase accuracy"), ("specificity", "specificity"),
+               ("nonfact_ppl_ratio", "non-fact perplexity ratio")]
     editors = [e for e in EDITOR_ORDER if e in set(best["editor"])] + sorted(set(best["editor"]) - set(EDITOR_ORDER))
     palette = {**dict(zip(editors, sns.color_palette("tab10", len(editors)))), **EDITOR_PALETTE}
     sns.set_theme(style="whitegrid", context="paper")

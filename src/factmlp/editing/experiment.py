@@ -37,7 +37,7 @@ from ..embeddings import make_embeddings
 from ..facts import FactSet, evaluate_mlp
 from ..io import derive_seed
 from ..methods import Method
-from ..transformer import mlp_input_scale, rms_norm
+from ..transformer import mlp_input_scale
 from .corpus import Corpus
 from .editors import alphaedit_update, apply_update, clip_residuals, fit_deltas, memit_update, rome_update
 from .lm import EditLM
@@ -221,25 +221,27 @@ class EvalCache:
                 self.inputs.append(inp)
                 self.z.append(z)
                 self.r.append(model.router(z))
-                self.other.append(rms_norm((z @ model.other_a.T) @ model.other_b.T))
-                self.hidden.append(_hidden(self.base_mlp, z) if keep_hidden else None)
+                self.other.append(model.other_expert(z))
+                self.hidden.append(self.base_mlp.hidden_activations(z.to(self.base_mlp.down.weight.dtype))
+                                   if keep_hidden else None)
 
     @torch.no_grad()
     def logits(self, mlp: nn.Module, j: int, *, same_hidden: bool) -> torch.Tensor:
         """(S, T, vocab) logits of template ``j`` for every subject with ``mlp`` as the fact MLP;
         ``same_hidden``: ``mlp`` differs from the base fact MLP in its down projection only."""
-        m = self.model
         z = self.z[j]
         if same_hidden and self.hidden[j] is not None:
             fact = mlp.down(self.hidden[j]).to(z.dtype)
         else:
             fact = mlp(z.to(next(iter(mlp.parameters()), z).dtype)).to(z.dtype)
-        y = self.r[j] * rms_norm(fact) + (1 - self.r[j]) * self.other[j]
-        return (rms_norm(y) @ m.vocab.T) * m.log_temperature.exp()
+        return self.model.readout(fact, self.r[j], self.other[j])
 
     @torch.no_grad()
     def evaluate(self, mlp: nn.Module, edited, preserved, new_mapping, base_ce: float, *, same_hidden: bool) -> dict:
-        """The metrics of :func:`_evaluate` (same definitions) with ``mlp`` as the fact MLP."""
+        """Efficacy (edited facts, template 0), paraphrase (their other training templates),
+        specificity (preserved facts, training templates), ``paraphrase_unseen`` and
+        ``specificity_paraphrase`` (the held-out templates), the non-fact perplexity ratio against
+        ``base_ce`` and the GM/HM scores (module docstring), with ``mlp`` as the fact MLP."""
         c = self.corpus
         s, o = c.n_subjects, c.n_objects
         train_t, test_t = list(range(c.n_train_templates)), _test_templates(c)
@@ -268,24 +270,6 @@ class EvalCache:
                "paraphrase_unseen": acc(edited, test_t), "specificity_paraphrase": acc(preserved, test_t),
                "nonfact_ppl_ratio": math.exp(ce_sum / ce_count - base_ce)}
         return {**out, **scores(e, p, sp)}
-
-
-def _hidden(mlp: nn.Module, z: torch.Tensor) -> torch.Tensor:
-    """The fact MLP's hidden activations (the input of its down projection) at z, in its dtype."""
-    z = z.to(mlp.down.weight.dtype)
-    return mlp.up(z) * mlp._act(mlp.gate(z))
-
-
-def _evaluate(model, corpus, edited, preserved, new_mapping, base_ce) -> dict:
-    train_t, test_t = list(range(corpus.n_train_templates)), _test_templates(corpus)
-    e = fact_accuracy(model, corpus, edited, [0], new_mapping)
-    p = fact_accuracy(model, corpus, edited, train_t[1:] or [0], new_mapping)
-    s = fact_accuracy(model, corpus, preserved, train_t, new_mapping)
-    out = {"efficacy": e, "paraphrase": p, "specificity": s,
-           "paraphrase_unseen": fact_accuracy(model, corpus, edited, test_t, new_mapping),
-           "specificity_paraphrase": fact_accuracy(model, corpus, preserved, test_t, new_mapping),
-           "nonfact_ppl_ratio": math.exp(nonfact_ce(model, corpus) - base_ce)}
-    return {**out, **scores(e, p, s)}
 
 
 def _grid(settings: EditSettings):

@@ -101,8 +101,15 @@ class EditLM(nn.Module):
         fact = self.fact_output(z)
         if self.delta is not None:
             fact = torch.cat([fact[:, :-1], fact[:, -1:] + self.delta[:, None, :]], dim=1)
-        r = self.router(z)
-        y = r * rms_norm(fact) + (1 - r) * rms_norm((z @ self.other_a.T) @ self.other_b.T)
+        return self.readout(fact, self.router(z), self.other_expert(z))
+
+    def other_expert(self, z: torch.Tensor) -> torch.Tensor:
+        """The rank-``other_rank`` linear expert's output, RMS-normalised."""
+        return rms_norm((z @ self.other_a.T) @ self.other_b.T)
+
+    def readout(self, fact: torch.Tensor, r: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """Logits from the fact MLP's output, the router weight r and :meth:`other_expert`'s output."""
+        y = r * rms_norm(fact) + (1 - r) * other
         return (rms_norm(y) @ self.vocab.T) * self.log_temperature.exp()
 
     def fact_keys(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -110,5 +117,4 @@ class EditLM(nn.Module):
         (the input of its down projection)."""
         with torch.no_grad():
             z = self.mlp_input(tokens)[:, -1].to(torch.float64)
-            m = self.fact_mlp
-            return m.up(z) * m._act(m.gate(z))
+            return self.fact_mlp.hidden_activations(z)
