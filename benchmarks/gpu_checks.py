@@ -39,6 +39,11 @@ from factmlp.methods import get_method
 from factmlp.training import GDSettings, train_gated_mlp
 
 PAPER_GD = {"epochs": 10000, "lr": 1e-3, "lr_min": 1e-6, "log_every": 0}
+# settings of the paper-slice methods (config/config.yaml's, where it has some) and their size cap
+CODEBOOK = {"constant_neurons": 1, "bucket_slacks": [0, 4], "fewer_buckets": 1, "codebook_temperature": 0.01,
+            "codebook_steps": 1500, "codebook_lr": 0.05}
+SLICE_METHODS = ("construction", "construction_jl", "construction_codebook", "hebbian", "hebbian_whitened",
+                 "hebbian_data_dependent", "ntk", "gd", "gd_encdec")
 
 
 def fact_set(d: int, n: int, *, seed: int = 0) -> FactSet:
@@ -61,6 +66,9 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=420.0)
     ap.add_argument("--skip-paper", action="store_true")
     ap.add_argument("--paper-d", type=int, default=128, help="d of the paper slice (|K| = d^2/8)")
+    ap.add_argument("--skip-checks", action="store_true", help="the paper slice only")
+    ap.add_argument("--methods", default=",".join(SLICE_METHODS),
+                    help=f"comma-separated methods of the paper slice, in this order (known: {', '.join(SLICE_METHODS)})")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,24 +141,32 @@ def main() -> None:
             parts.append(f"{dev} ({time.perf_counter() - t:.1f}s): {vals}")
         return "; ".join(parts)
 
-    step("gd_cuda", gd_cuda, 60)
-    step("gd_cuda_determinism", determinism, 30)
-    step("usability_cuda", usability, 60)
+    if not args.skip_checks:
+        step("gd_cuda", gd_cuda, 60)
+        step("gd_cuda_determinism", determinism, 30)
+        step("usability_cuda", usability, 60)
 
     slice_rows = []
     if not args.skip_paper:
         pd_ = args.paper_d
         paper = fact_set(pd_, pd_ * pd_ // 8)
-        plan = [("construction", {}, pd_), ("construction_jl", {}, 8 * pd_), ("ntk", {}, 65536),
-                ("gd", {**PAPER_GD, "device": "cuda" if cuda else "cpu"}, 65536),
-                ("gd_encdec", {**PAPER_GD, "device": "cuda" if cuda else "cpu"}, 65536)]
-        for method, settings, wmax in plan:
+        gd = {**PAPER_GD, "device": "cuda" if cuda else "cpu"}
+        known = {"construction": ({}, pd_), "construction_jl": ({}, 8 * pd_), "construction_codebook": (CODEBOOK, pd_),
+                 "hebbian": ({}, 65536), "hebbian_whitened": ({}, 65536), "hebbian_data_dependent": ({}, 65536),
+                 "ntk": ({}, 65536), "gd": (gd, 65536), "gd_encdec": (gd, 65536)}
+        names = [m for m in args.methods.split(",") if m]
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise SystemExit(f"--methods: unknown {', '.join(unknown)}; known: {', '.join(known)}")
+        for method in names:
+            settings, wmax = known[method]
             if left() < 45:
                 checks.append({"check": f"paper_slice {method}", "status": "skipped", "detail": f"{left():.0f}s left"})
                 continue
             try:
                 slice_rows.append(capacity_row(paper, method, settings, width_max=wmax))
                 print(slice_rows[-1], flush=True)
+                pd.DataFrame(slice_rows).to_csv(out / "paper_slice.tsv", sep="\t", index=False)  # kept if cut off
             except Exception as exc:
                 checks.append({"check": f"paper_slice {method}", "status": "error", "detail": repr(exc)[:500]})
     pd.DataFrame(checks).to_csv(out / "gpu_checks.tsv", sep="\t", index=False)
