@@ -4,8 +4,8 @@ import pandas as pd
 import torch
 
 from factmlp.editing.corpus import make_corpus
-from factmlp.editing.experiment import BaseSettings, corpus_facts, fact_embeddings, save_base, train_base
-from factmlp.io import derive_seed, setup_logging, write_tsv
+from factmlp.editing.experiment import BaseSettings, corpus_facts, fact_embeddings, fact_mlp_seed, save_base, train_base
+from factmlp.io import setup_logging, write_tsv
 from factmlp.methods import get_method
 from factmlp.tables import settings_json
 
@@ -17,9 +17,14 @@ corpus = make_corpus(e["n_subjects"], objects_per_subject=e["objects_per_subject
                      n_train_templates=e["n_train_templates"], n_templates=e["n_templates"], seed=e["seed"])
 vocab = fact_embeddings(corpus, e["d"], seed=e["seed"])
 method = get_method(wc.method, **p.settings)
-mlp, _ = method.build(corpus_facts(corpus, vocab), p.size, seed=derive_seed(e["seed"], "editing", "mlp"))
+
+def build(facts):
+    return method.build(facts, p.size, seed=fact_mlp_seed(e["seed"]))[0]
+
+
+mlp = build(corpus_facts(corpus, vocab))
 settings = BaseSettings(**e["base"])
-model, metrics = train_base(corpus, vocab, mlp, settings, seed=e["seed"])
+model, metrics = train_base(corpus, vocab, mlp, settings, seed=e["seed"], build=build)
 save_base(snakemake.output.model, corpus, vocab, model, settings, metrics)  # noqa: F821
 row = {"method": wc.method, "size": p.size, "hidden": mlp.hidden, "params": mlp.param_count(), "d": e["d"],
        "n_subjects": corpus.n_subjects, "n_objects": corpus.n_objects, **metrics,

@@ -15,7 +15,7 @@ from factmlp.editing.editors import (alphaedit_update, apply_update, clip_residu
                                      rome_update)
 from factmlp.editing.experiment import (BaseSettings, EditSettings, corpus_facts, edit_plan, fact_accuracy,
                                         fact_embeddings, load_base, nonfact_ce, run_edits, save_base, scores,
-                                        train_base)
+                                        relabel_objects, train_base)
 from factmlp.methods import get_method
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -303,3 +303,36 @@ def test_eval_cache_matches_full_forward_evaluation(tiny_base, max_hidden_bytes)
     # the unedited base scores its own facts as the base did (specificity on the original map)
     same = cache.evaluate(model.fact_mlp, edited, preserved, corpus.mapping, metrics["base_nonfact_ce"], same_hidden=True)
     assert same["nonfact_ppl_ratio"] == pytest.approx(1.0, rel=1e-5)
+
+
+def test_relabel_objects_matches_sentences_of_the_new_map():
+    """Relabelling trained sentences gives exactly the sentences the corpus writes for another map."""
+    corpus = make_corpus(12, objects_per_subject=0.5, n_train_templates=3, n_templates=4, seed=1)
+    m = torch.randperm(corpus.n_objects, generator=torch.Generator().manual_seed(0))[
+        torch.randint(corpus.n_objects, (12,), generator=torch.Generator().manual_seed(1))]
+    subjects = torch.tensor([5, 0, 11, 3])
+    for j in range(4):
+        assert torch.equal(relabel_objects(corpus.sentences(subjects, j), corpus, m), corpus.sentences(subjects, j, m))
+    bad = corpus.sentences(subjects, 0).clone()
+    bad[:, -2] = 2  # a template word turned into a second subject token
+    with pytest.raises(ValueError, match="exactly one subject"):
+        relabel_objects(bad, corpus, m)
+
+
+def test_decoy_training_needs_the_build_function_and_restores_the_fact_mlp():
+    corpus = make_corpus(8, objects_per_subject=1.0, authors="bijection", n_train_templates=2, n_templates=3, seed=0)
+    vocab = fact_embeddings(corpus, 8, seed=0)
+    method = get_method("construction")
+    mlp, _ = method.build(corpus_facts(corpus, vocab), 8, seed=0)
+    settings = BaseSettings(epochs=1, batch_size=8, decoy_fraction=1.0, n_decoys=2)
+    with pytest.raises(ValueError, match="build"):
+        train_base(corpus, vocab, mlp, settings, seed=0)
+    built = []
+
+    def build(facts):
+        built.append(facts.mapping.clone())
+        return method.build(facts, 8, seed=0)[0]
+
+    model, _ = train_base(corpus, vocab, mlp, settings, seed=0, build=build)
+    assert model.fact_mlp is mlp and len(built) == 2
+    assert all(sorted(b.tolist()) == sorted(corpus.mapping.tolist()) for b in built)  # permutations of the map

@@ -43,7 +43,7 @@ from .editors import alphaedit_update, apply_update, clip_residuals, fit_deltas,
 from .lm import EditLM
 
 __all__ = ["BaseSettings", "EditSettings", "EDITORS", "fact_embeddings", "corpus_facts", "train_base", "edit_plan",
-           "fact_accuracy", "nonfact_ce", "EvalCache", "run_edits", "scores", "save_base", "load_base", "best_per_editor"]
+           "fact_accuracy", "nonfact_ce", "relabel_objects", "fact_mlp_seed", "SWAP_SEEDS", "EvalCache", "run_edits", "scores", "save_base", "load_base", "best_per_editor"]
 
 log = logging.getLogger("factmlp.editing")
 
@@ -52,7 +52,22 @@ EDITORS = ("mlp_swap", "rome", "memit", "alphaedit")
 
 @dataclass(frozen=True)
 class BaseSettings:
-    """Training of the base model (attention, router, other expert; the fact MLP is frozen)."""
+    """Training of the base model (attention, router, other expert; the fact MLP is frozen).
+
+    ``decoy_fraction``: share of the batches trained with a *decoy* fact MLP, built by the same
+    method (same size, same build seed) on a random permutation of the objects, the batch's
+    objects relabelled to match; ``n_decoys`` such permutations are drawn once. Not in the paper
+    (0 = its protocol). Why (measured at the smoke setting, d = 64, 256 books, constructed fact
+    MLP; docs/claims.md C8): the rest of the model co-adapts to the one map it is trained on. The
+    other expert's output at the object position carries author logits of std ~2 that, alone,
+    recall nothing (accuracy 0, median rank of the true author 125 of 256), yet are tuned not to
+    contradict the trained map: after a swap they flip 4 of 26 edited facts (efficacy 0.846, 1.0
+    with the router forced to the fact MLP), and the swapped MLP's changed outputs at template
+    positions raise the non-fact perplexity by 16-27%. With decoys (0.8, 16) the model must
+    read whichever map its fact MLP holds, as the paper's usability protocol asks of a swapped
+    MLP: efficacy 0.962 / 0.992 at 10% / 50% edits, perplexity ratio 1.000 / 1.007. The same base
+    is edited by every editor.
+    """
 
     epochs: int = 100  # passes over the training sentences
     batch_size: int = 64
@@ -60,6 +75,8 @@ class BaseSettings:
     weight_decay: float = 0.1
     other_rank: int = 8
     rope_base: float = 10000.0
+    decoy_fraction: float = 0.0  # share of batches trained with a decoy fact MLP (see train_base)
+    n_decoys: int = 4
 
 
 @dataclass(frozen=True)
@@ -102,9 +119,23 @@ def _lm_loss(model: EditLM, tokens: torch.Tensor, corpus: Corpus) -> torch.Tenso
     return nn.functional.cross_entropy(logits[keep], targets[keep])
 
 
-def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, settings: BaseSettings, *, seed: int) -> tuple[EditLM, dict]:
-    """Train the base model on every fact with the training templates; returns it and its metrics."""
+def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, settings: BaseSettings, *, seed: int,
+               build=None) -> tuple[EditLM, dict]:
+    """Train the base model on every fact with the training templates; returns it and its metrics.
+
+    ``settings.decoy_fraction`` > 0 needs ``build(facts) -> MLP`` (the fact MLP's method, size and
+    build seed): that share of the batches is trained with a decoy fact MLP on a random
+    permutation of the objects (:class:`BaseSettings`); the others with ``fact_mlp`` and the true map.
+    """
     facts = corpus_facts(corpus, vocab)
+    decoys = []
+    if settings.decoy_fraction > 0:
+        if build is None:
+            raise ValueError("decoy_fraction > 0 needs the fact MLP's build function")
+        gd = torch.Generator().manual_seed(derive_seed(seed, "editing", "decoys"))
+        for _ in range(settings.n_decoys):
+            m = corpus.mapping[torch.randperm(corpus.n_subjects, generator=gd)]
+            decoys.append((build(corpus_facts(corpus, vocab, m)), m))
     model = EditLM(vocab, fact_mlp, mlp_scale=mlp_input_scale(facts.keys, 0.2), seed=derive_seed(seed, "editing", "lm"),
                    other_rank=settings.other_rank, rope_base=settings.rope_base)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -119,11 +150,19 @@ def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, setting
         order = torch.randperm(corpus.n_subjects, generator=g)
         batches = list(_batches(corpus, train_t, order, settings.batch_size))
         for i in torch.randperm(len(batches), generator=g).tolist():
-            loss = _lm_loss(model, batches[i], corpus)
+            tokens = batches[i]
+            if decoys and float(torch.rand((), generator=g)) < settings.decoy_fraction:
+                mlp, m = decoys[int(torch.randint(len(decoys), (), generator=g))]
+                tokens = relabel_objects(tokens, corpus, m)
+                model.set_fact_mlp(mlp)
+            else:
+                model.set_fact_mlp(fact_mlp)
+            loss = _lm_loss(model, tokens, corpus)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             steps += 1
+    model.set_fact_mlp(fact_mlp)
     all_s = torch.arange(corpus.n_subjects)
     metrics = {"base_steps": steps, "base_seconds": time.perf_counter() - t0,
                "base_train_accuracy": fact_accuracy(model, corpus, all_s, train_t),
@@ -135,6 +174,22 @@ def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, setting
              steps, metrics["base_seconds"], metrics["base_train_accuracy"], metrics["base_paraphrase_accuracy"],
              metrics["fact_mlp_storage"])
     return model, metrics
+
+
+def relabel_objects(tokens: torch.Tensor, corpus: Corpus, mapping: torch.Tensor) -> torch.Tensor:
+    """Sentences ``tokens`` (one subject each, the object last) with the objects of ``mapping``."""
+    subjects = torch.where(tokens < corpus.n_subjects, tokens, 0).sum(1)
+    if not bool(((tokens < corpus.n_subjects).sum(1) == 1).all()):
+        raise ValueError("every sentence must hold exactly one subject token")
+    out = tokens.clone()
+    out[:, -1] = corpus.object_token(mapping[subjects])
+    return out
+
+
+def fact_mlp_seed(seed: int) -> int:
+    """Build seed of the base model's fact MLP, of its decoys and (``swap_seed: base``) of the
+    MLP swapped in: the same method with the same random draws, only the facts differ."""
+    return derive_seed(seed, "editing", "mlp")
 
 
 def _test_templates(corpus: Corpus) -> list[int]:
@@ -284,9 +339,20 @@ def _grid(settings: EditSettings):
         yield "alphaedit", {**f, "weight_decay": 0.0, "tol": tol, "clip": clip}
 
 
+SWAP_SEEDS = ("base", "fresh")
+
+
 def run_edits(model: EditLM, corpus: Corpus, vocab: torch.Tensor, method: Method, size: int, fraction: float,
-              settings: EditSettings, *, base_ce: float, seed: int, editors=EDITORS) -> list[dict]:
-    """One row per (editor, grid point) for editing ``fraction`` of the facts of the base ``model``."""
+              settings: EditSettings, *, base_ce: float, seed: int, editors=EDITORS, swap_seed: str = "base") -> list[dict]:
+    """One row per (editor, grid point) for editing ``fraction`` of the facts of the base ``model``.
+
+    ``swap_seed``: "base" builds the swapped-in MLP with the base fact MLP's seed (:func:`fact_mlp_seed`:
+    the method's random draws are part of its settings, only the facts change; the paper's "build
+    a new MLP with the same method" is silent on the seed), "fresh" with a seed of its own (the
+    swapped MLP then also differs at every non-fact input: non-fact perplexity ratio 1.157 vs 1.042
+    at 10% edits, smoke base without decoys)."""
+    if swap_seed not in SWAP_SEEDS:
+        raise ValueError(f"unknown swap_seed {swap_seed!r}; known: {', '.join(SWAP_SEEDS)}")
     edited, preserved, new_mapping = edit_plan(corpus, fraction, seed=seed)
     base = {"fraction": fraction, "n_edits": int(edited.numel()), "n_preserved": int(preserved.numel()),
             "n_changed": int((new_mapping != corpus.mapping).sum())}
@@ -295,7 +361,8 @@ def run_edits(model: EditLM, corpus: Corpus, vocab: torch.Tensor, method: Method
     cache = EvalCache(model, corpus)
     if "mlp_swap" in editors:
         t = time.perf_counter()
-        new_mlp, _ = method.build(corpus_facts(corpus, vocab, new_mapping), size, seed=derive_seed(seed, "editing", "swap"))
+        build_seed = fact_mlp_seed(seed) if swap_seed == "base" else derive_seed(seed, "editing", "swap")
+        new_mlp, _ = method.build(corpus_facts(corpus, vocab, new_mapping), size, seed=build_seed)
         rows.append({**base, "editor": "mlp_swap", "hyperparameters": "{}", "seconds": time.perf_counter() - t,
                      **cache.evaluate(new_mlp, edited, preserved, new_mapping, base_ce, same_hidden=False)})
     baselines = [e for e in editors if e != "mlp_swap"]
