@@ -15,7 +15,6 @@ wildcard_constraints:
     **wildcard_patterns(),
 
 
-include: "workflow/rules/embeddings.smk"
 include: "workflow/rules/capacity.smk"
 include: "workflow/rules/usability.smk"
 include: "workflow/rules/editing.smk"

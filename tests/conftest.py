@@ -31,7 +31,6 @@ TINY_CONFIG = ROOT / "tests" / "data" / "config_tiny.yaml"
 
 # Rules of the pipeline (besides the target rule ``all``).
 PIPELINE_RULES = (
-    "fact_set",
     "measure_fact_set",
     "measure_capacity",
     "aggregate_capacity",

@@ -295,3 +295,22 @@ def test_evaluate_mlp_converts_float32_modules():
     facts = FactSet(keys, keys.clone(), make_mapping(n, n, kind="permutation", seed=1))
     mlp = _memory_mlp(keys, facts.targets, "relu").to(torch.float32)
     assert evaluate_mlp(mlp, facts)["accuracy"] == 1.0
+
+
+def test_draw_fact_set_follows_its_family_and_seed():
+    from factmlp.facts import draw_fact_set
+
+    tied = draw_fact_set({"kind": "spike", "beta": 4.0}, 16, 16, 8, tied=True, mapping="permutation", seed=3,
+                         meta={"family": "spike4"})
+    assert torch.equal(tied.keys, tied.values) and sorted(tied.mapping.tolist()) == list(range(16))
+    assert tied.meta == {"family": "spike4", "seed": 3, "mapping": "permutation"}
+    again = draw_fact_set({"kind": "spike", "beta": 4.0}, 16, 16, 8, tied=True, mapping="permutation", seed=3)
+    assert torch.equal(again.values, tied.values) and torch.equal(again.mapping, tied.mapping)
+    other = draw_fact_set({"kind": "spike", "beta": 4.0}, 16, 16, 8, tied=True, mapping="permutation", seed=4)
+    assert not torch.equal(other.values, tied.values)
+    untied = draw_fact_set({"kind": "spike", "beta": 4.0, "keys": "spherical"}, 16, 16, 8, tied=False,
+                           mapping="permutation", seed=3)
+    assert not torch.equal(untied.keys, untied.values)
+    torch.testing.assert_close(untied.keys.norm(dim=1), torch.ones(16, dtype=untied.keys.dtype))
+    with pytest.raises(ValueError, match="kind"):
+        draw_fact_set({"beta": 4.0}, 16, 16, 8, tied=True, mapping="permutation", seed=3)

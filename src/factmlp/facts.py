@@ -146,3 +146,21 @@ def evaluate_mlp(mlp: torch.nn.Module, facts: FactSet, *, batch_size: int = 4096
     batch_size = max(1, min(batch_size, (1 << 24) // hidden))
     outs = torch.cat([mlp(facts.keys[s : s + batch_size]) for s in range(0, facts.n_facts, batch_size)])
     return storage_report(outs, facts.values, facts.mapping, batch_size=batch_size)
+
+
+def draw_fact_set(family: dict, n_keys: int, n_values: int, d: int, *, tied: bool, mapping: str, seed: int,
+                  meta: dict | None = None) -> FactSet:
+    """One fact set (K, V, f) of an embedding family: ``family`` is its config entry (``kind`` and the
+    kind's parameters, optionally ``keys: spherical`` for untied spherical keys); the tables and the
+    map draw from seeds derived from ``seed``."""
+    from .embeddings import make_key_value_tables
+    from .io import derive_seed
+
+    params = dict(family)
+    if "kind" not in params:
+        raise ValueError(f"family {family!r} has no 'kind'")
+    kind = params.pop("kind")
+    keys, values = make_key_value_tables(kind, n_keys, n_values, d, tied=tied, seed=derive_seed(seed, "embeddings"),
+                                         **params)
+    f = make_mapping(keys.shape[0], values.shape[0], kind=mapping, seed=derive_seed(seed, "mapping"))
+    return FactSet(keys, values, f, meta={**(meta or {}), "seed": seed, "mapping": mapping})

@@ -1,7 +1,11 @@
-# Stages 2-3: rho(V) of each fact set, and the smallest MLP of each method that stores it
-# (gallop-then-bisect search). GD-trained methods take minutes per search: one job each.
-# Closed-form builders and rho take seconds, less than a job's start-up: one job per fact set
-# (measure_fact_set) measures rho and searches every closed-form method (rows per method).
+# Stages 1-3: each fact set (K, V, f), rho(V) of its values, and the smallest MLP of each method
+# that stores it (gallop-then-bisect search). Drawing a set, rho and the closed-form builders take
+# seconds, about one job's start-up (~3 s, mostly importing torch): one job per fact set
+# (measure_fact_set) draws it, measures rho and searches every closed-form method (rows per
+# method). GD-trained methods take minutes per search: one job each (measure_capacity).
+# Priorities (here and in the stage files): fact sets first, then the long jobs that gate others
+# (GD searches, the editing base), then usability and edits; the short leaf jobs (Nichani, plots)
+# fill the gaps, so no long job starts last and leaves a core idle at the end.
 
 
 rule measure_capacity:
@@ -31,12 +35,11 @@ rule measure_capacity:
 
 
 rule measure_fact_set:
-    # rho(V) of the fact set's values with its separators u*, and the capacity of every closed-form
-    # method asked of it (none for the rho-only sets): the constructions reuse the separators this
-    # job computes, and one job instead of two saves a start-up (~3 s, mostly importing torch) per set.
-    input:
-        facts="results/facts/{family}/d{d}_n{n}_s{seed}.pt",
+    # The fact set, rho(V) of its values with its separators u*, and the capacity of every
+    # closed-form method asked of it (none for the rho-only sets): the constructions reuse the
+    # separators this job computes; one job instead of three saves two start-ups per set.
     output:
+        facts="results/facts/{family}/d{d}_n{n}_s{seed}.pt",
         rho="results/rho/{family}/d{d}_n{n}_s{seed}.tsv",
         separators="results/rho/{family}/d{d}_n{n}_s{seed}.pt",
         summary=f"results/capacity/{CLOSED_FORM_DIR}/{{family}}/d{{d}}_n{{n}}_s{{seed}}.tsv",
@@ -46,12 +49,18 @@ rule measure_fact_set:
     cache: True
     conda:
         "../../environment.yml"
-    priority: 20
+    priority: 30
     threads: config["resources"]["threads"]
     resources:
         **heavy_resources(),
     params:
         job=lambda wc: dict(wc.items()),
+        family=family_params,
+        d=lambda wc: int(wc.d),
+        n_keys=lambda wc: int(wc.n),
+        n_values=lambda wc: n_values(wc.n, wc.family),
+        tied=lambda wc: config["facts"]["tied"] and family_keys(wc.family) == "tied",
+        mapping=config["facts"]["mapping"],
         methods=lambda wc: {
             m: method_settings(m) for m in closed_form_methods(wc.family, wc.d, wc.n, wc.seed)
         },
