@@ -121,9 +121,18 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
              f"(editing.n_templates={ed['n_templates']})")
     seen = set()
     for i, base in enumerate(ed["base_mlps"]):
-        if base["method"] in seen:
-            fail(f"editing.base_mlps[{i}].method", f"method {base['method']!r} is listed twice")
-        seen.add(base["method"])
+        name = base.get("name") or base["method"]
+        if name in seen:
+            fail(f"editing.base_mlps[{i}].name", f"base name {name!r} is used twice (a base is named after its "
+                 "method unless it has a name: give each base of one method a distinct name)")
+        seen.add(name)
+        if base.get("settings"):
+            from .methods import get_method
+
+            try:
+                get_method(base["method"], **{**(config["methods"].get(base["method"]) or {}), **base["settings"]})
+            except (TypeError, ValueError) as exc:
+                fail(f"editing.base_mlps[{i}].settings", f"not settings of {base['method']!r}: {exc}")
     for i, frac in enumerate(ed["fractions"]):
         if max(2, round(frac * ed["n_subjects"])) >= ed["n_subjects"]:
             fail(f"editing.fractions[{i}]", f"{frac} of {ed['n_subjects']} facts leaves none preserved")

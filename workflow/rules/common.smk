@@ -14,7 +14,8 @@ SWEEP_BY_NAME = {s["name"]: s for s in SWEEPS}
 USABILITY = config["usability"]
 USABILITY_SWEEPS = USABILITY["sweeps"]
 EDITING = config["editing"]
-EDIT_SIZES = {b["method"]: b["size"] for b in EDITING["base_mlps"]}
+# editing bases by name (default: the method; names are unique, factmlp.config checks it)
+EDIT_BASES = {b.get("name") or b["method"]: b for b in EDITING["base_mlps"]}
 NICHANI = config["nichani"]
 
 
@@ -63,6 +64,12 @@ def usability_files():
     ]
 
 
+def edit_base_settings(base):
+    """Settings of an editing base's fact MLP: methods.<method> with the base's own settings over it."""
+    b = EDIT_BASES[base]
+    return {**method_settings(b["method"]), **b.get("settings", {})}
+
+
 def editing_settings():
     """The editing section without its base MLP list (the parameters of one editing job)."""
     return {k: v for k, v in EDITING.items() if k != "base_mlps"}
@@ -75,8 +82,8 @@ def fraction_label(fraction):
 
 def editing_files():
     return [
-        f"results/editing/{m}/edits_f{fraction_label(f)}.tsv"
-        for m in EDIT_SIZES
+        f"results/editing/{b}/edits_f{fraction_label(f)}.tsv"
+        for b in EDIT_BASES
         for f in EDITING["fractions"]
     ]
 
@@ -167,7 +174,7 @@ def final_outputs():
     ]
     if "scaling" in SWEEP_BY_NAME:
         figures += ["results/figures/cost_ratios.pdf", "results/figures/cost_ratios.png"]
-    if EDIT_SIZES:
+    if EDIT_BASES:
         tables += ["results/tables/editing.tsv", "results/tables/editing_best.tsv"]
         figures += ["results/figures/editing.pdf", "results/figures/editing.png"]
     if benchmark_files():
@@ -187,7 +194,7 @@ def claims_inputs(wildcards):
     inputs = {"capacity": "results/tables/capacity.tsv", "rho": "results/tables/rho.tsv"}
     if USABILITY_SWEEPS:
         inputs["usability"] = "results/tables/usability.tsv"
-    if EDIT_SIZES:
+    if EDIT_BASES:
         inputs["editing"] = "results/tables/editing_best.tsv"
     for part in ("linear", "mlp", "recall"):
         if part in nichani_parts():
@@ -208,6 +215,7 @@ def wildcard_patterns():
     return {
         "family": "|".join(map(re.escape, FAMILIES)),
         "method": "|".join(method_names()),
+        "base": "|".join(map(re.escape, EDIT_BASES)) or "[^/]+",
         "d": r"\d+",
         "n": r"\d+",
         "seed": r"\d+",

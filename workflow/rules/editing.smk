@@ -4,10 +4,10 @@
 
 rule edit_base:
     output:
-        model="results/editing/{method}/base.pt",
-        table="results/editing/{method}/base.tsv",
+        model="results/editing/{base}/base.pt",
+        table="results/editing/{base}/base.tsv",
     log:
-        "logs/editing/{method}/base.log",
+        "logs/editing/{base}/base.log",
     cache: True
     conda:
         "../../environment.yml"
@@ -19,21 +19,22 @@ rule edit_base:
         # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
         job=lambda wc: dict(wc.items()),
         editing=editing_settings(),
-        size=lambda wc: EDIT_SIZES[wc.method],
-        settings=lambda wc: method_settings(wc.method),
+        method=lambda wc: EDIT_BASES[wc.base]["method"],
+        size=lambda wc: EDIT_BASES[wc.base]["size"],
+        settings=lambda wc: edit_base_settings(wc.base),
     script:
         "../../scripts/edit_base.py"
 
 
 rule edit_facts:
     input:
-        model="results/editing/{method}/base.pt",
+        model="results/editing/{base}/base.pt",
     output:
-        table="results/editing/{method}/edits_f{fraction}.tsv",
+        table="results/editing/{base}/edits_f{fraction}.tsv",
     log:
-        "logs/editing/{method}/edits_f{fraction}.log",
+        "logs/editing/{base}/edits_f{fraction}.log",
     benchmark:
-        "results/benchmarks/editing/{method}/edits_f{fraction}.tsv"
+        "results/benchmarks/editing/{base}/edits_f{fraction}.tsv"
     conda:
         "../../environment.yml"
     priority: 10
@@ -42,8 +43,9 @@ rule edit_facts:
         **heavy_resources(),
     params:
         editing=editing_settings(),
-        size=lambda wc: EDIT_SIZES[wc.method],
-        settings=lambda wc: method_settings(wc.method),
+        method=lambda wc: EDIT_BASES[wc.base]["method"],
+        size=lambda wc: EDIT_BASES[wc.base]["size"],
+        settings=lambda wc: edit_base_settings(wc.base),
         fraction=lambda wc: float(wc.fraction),
     script:
         "../../scripts/edit_facts.py"
@@ -52,7 +54,7 @@ rule edit_facts:
 rule aggregate_editing:
     input:
         tables=editing_files(),
-        bases=[f"results/editing/{m}/base.tsv" for m in EDIT_SIZES],
+        bases=[f"results/editing/{b}/base.tsv" for b in EDIT_BASES],
     output:
         table="results/tables/editing.tsv",
         best="results/tables/editing_best.tsv",
