@@ -327,3 +327,22 @@ def test_end_to_end_tiny(tiny_run):
     changed = [p for p, t in mtimes.items() if p not in siblings and p.stat().st_mtime_ns != t]
     assert changed == [], f"files rewritten by the partial rerun: {changed}"
     assert _hidden_files(results) == []
+
+
+@pytest.mark.parametrize(("stage", "own"), [
+    ("capacity", {"measure_fact_set", "measure_capacity", "aggregate_capacity", "aggregate_rho", "plot_capacity",
+                  "plot_cost_ratios"}),
+    ("usability", {"measure_usability", "aggregate_usability", "plot_usability"}),
+    ("editing", {"edit_base", "edit_facts", "aggregate_editing", "plot_editing"}),
+    ("nichani", {"nichani_memory_capacity", "nichani_recall_capacity", "nichani_tradeoff", "nichani_sequential",
+                 "aggregate_nichani", "plot_nichani_memories", "plot_nichani_recall", "plot_nichani_sequential"}),
+])
+def test_each_stage_runs_alone(tmp_path, tiny_config, stage, own):
+    """`snakemake <stage>` plans the stage's own jobs (all of them) and, besides the fact sets and GD
+    searches usability needs, nothing of another stage; the target rule is named after the stage."""
+    proc = run_snakemake(tmp_path, stage, "-n", "--cores", "1", "--configfile", tiny_config, timeout=120)
+    out = output_of(proc)
+    assert proc.returncode == 0, out
+    rules = set(job_stats(out)) - {stage}
+    needs = {"measure_fact_set", "measure_capacity"} if stage == "usability" else set()
+    assert rules == own | needs, (sorted(rules), out)

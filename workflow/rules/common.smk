@@ -161,32 +161,39 @@ def light_resources():
     return dict(config["resources"]["light"])
 
 
+STAGES = ("capacity", "usability", "editing", "nichani", "claims")
+
+
+def stage_outputs(stage):
+    """Tables and figures of one stage (the inputs of its target rule, e.g. `snakemake capacity`):
+    capacity (fact sets, rho, min sizes), usability, editing, nichani; claims is results/claims.tsv
+    and the slopes table its rule writes (it reads every configured stage's tables). A stage that the config skips has none."""
+    both = lambda stem: [f"{stem}.pdf", f"{stem}.png"]  # noqa: E731
+    if stage == "capacity":
+        files = ["results/tables/capacity.tsv", "results/tables/capacity_probes.tsv", "results/tables/rho.tsv"]
+        files += [f for s in SWEEPS for f in both(f"results/figures/capacity_{s['name']}")]
+        if "scaling" in SWEEP_BY_NAME:
+            files += both("results/figures/cost_ratios")
+        return files
+    if stage == "usability":
+        return ["results/tables/usability.tsv", *both("results/figures/usability")] if USABILITY_SWEEPS else []
+    if stage == "editing":
+        if not EDIT_BASES:
+            return []
+        return ["results/tables/editing.tsv", "results/tables/editing_best.tsv", *both("results/figures/editing")]
+    if stage == "nichani":
+        files = [f"results/tables/nichani_{part}.tsv" for part in nichani_parts()]
+        return files + [f for fig in nichani_figures() for f in both(f"results/figures/nichani_{fig}")]
+    if stage == "claims":
+        return ["results/claims.tsv", "results/tables/slopes.tsv"]
+    raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
+
+
 def final_outputs():
-    tables = [
-        "results/tables/capacity.tsv",
-        "results/tables/capacity_probes.tsv",
-        "results/tables/rho.tsv",
-        "results/claims.tsv",
-        "results/tables/slopes.tsv",
-    ]
-    figures = [
-        f"results/figures/capacity_{s['name']}.{ext}" for s in SWEEPS for ext in ("pdf", "png")
-    ]
-    if "scaling" in SWEEP_BY_NAME:
-        figures += ["results/figures/cost_ratios.pdf", "results/figures/cost_ratios.png"]
-    if EDIT_BASES:
-        tables += ["results/tables/editing.tsv", "results/tables/editing_best.tsv"]
-        figures += ["results/figures/editing.pdf", "results/figures/editing.png"]
+    files = [f for stage in STAGES for f in stage_outputs(stage)]
     if benchmark_files():
-        tables.append("results/tables/benchmarks.tsv")
-    if USABILITY_SWEEPS:
-        tables.append("results/tables/usability.tsv")
-        figures += ["results/figures/usability.pdf", "results/figures/usability.png"]
-    tables += [f"results/tables/nichani_{part}.tsv" for part in nichani_parts()]
-    figures += [
-        f"results/figures/nichani_{f}.{ext}" for f in nichani_figures() for ext in ("pdf", "png")
-    ]
-    return tables + figures
+        files.append("results/tables/benchmarks.tsv")
+    return files
 
 
 def claims_inputs(wildcards):
