@@ -25,7 +25,7 @@ import yaml
 
 from factmlp.capacity import capacity_tables
 from factmlp.claims import SWEEP_NAMES, closed_form_claims, closed_form_points, is_closed_form, is_v2_builder
-from factmlp.facts import draw_fact_set
+from factmlp.facts import draw_fact_set, fact_set_shape
 
 
 def _write(df: pd.DataFrame, path: Path) -> None:
@@ -65,11 +65,11 @@ def main() -> None:
     rows = []
     for family in sweep["families"]:
         fam = dict(cfg["embeddings"]["families"][family])
-        tied = facts_cfg.get("tied", True) and fam.get("keys", "tied") == "tied"
         mapping = facts_cfg.get("mapping", "permutation")
         for point in sweep["points"]:
             d, n = int(point["d"]), int(point["n_facts"])
-            n_values = n if mapping == "permutation" else max(1, round(facts_cfg.get("values_per_key", 1.0) * n))
+            tied, n_values = fact_set_shape(n, fam, tied=facts_cfg.get("tied", True),
+                                            values_per_key=facts_cfg.get("values_per_key", 1.0))
             for seed in sweep["seeds"]:
                 facts = draw_fact_set(fam, n, n_values, d, tied=tied, mapping=mapping, seed=int(seed),
                                       meta={"family": family})

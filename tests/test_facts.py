@@ -314,3 +314,12 @@ def test_draw_fact_set_follows_its_family_and_seed():
     torch.testing.assert_close(untied.keys.norm(dim=1), torch.ones(16, dtype=untied.keys.dtype))
     with pytest.raises(ValueError, match="kind"):
         draw_fact_set({"beta": 4.0}, 16, 16, 8, tied=True, mapping="permutation", seed=3)
+
+
+def test_fact_set_shape_ties_only_tied_families():
+    from factmlp.facts import fact_set_shape
+
+    assert fact_set_shape(64, {"kind": "spike"}, tied=True, values_per_key=0.5) == (True, 64)
+    assert fact_set_shape(64, {"kind": "spike", "keys": "spherical"}, tied=True, values_per_key=0.5) == (False, 32)
+    assert fact_set_shape(64, {"kind": "spike"}, tied=False, values_per_key=1.0) == (False, 64)
+    assert fact_set_shape(3, {"kind": "spike"}, tied=False, values_per_key=0.01) == (False, 1)

@@ -4,6 +4,7 @@ import itertools
 import re
 
 from factmlp.config import validate_config
+from factmlp.facts import fact_set_shape
 from factmlp.methods import is_trained, method_names
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -32,8 +33,7 @@ def family_keys(family):
 def n_values(n, family):
     """|V| for |K| = n facts of ``family``."""
     facts = config["facts"]
-    tied = facts["tied"] and family_keys(family) == "tied"
-    return int(n) if tied else max(1, round(facts["values_per_key"] * int(n)))
+    return fact_set_shape(int(n), FAMILIES[family], tied=facts["tied"], values_per_key=facts["values_per_key"])[1]
 
 
 def family_params(wildcards):
