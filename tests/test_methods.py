@@ -90,6 +90,25 @@ def test_builtin_methods_registered():
     assert METHODS["ntk"] is NTK and METHODS["gd"] is GD
 
 
+def test_every_method_declares_its_search_interface():
+    """The capacity search reads size_name, max_size and variants from every method without hasattr:
+    each registered method answers them on a small fact set, and the variant labels it gives lead back
+    to a method through chosen_variant (as later stages rebuild the search's choice)."""
+    keys = make_embeddings("spherical", 16, 16, seed=0)
+    facts = FactSet(keys, keys, torch.arange(16))
+    for name in method_names():
+        method = get_method(name)
+        assert method.size_name in {"width", "code_dim"}, name
+        cap = method.max_size(facts)
+        assert cap is None or (isinstance(cap, int) and cap >= 1), (name, cap)
+        variants = method.variants(facts)
+        assert variants and all(isinstance(lab, str) and isinstance(v, Method) for lab, v in variants), name
+        for lab, v in variants:
+            assert method.chosen_variant(facts, lab) is v or method.chosen_variant(facts, lab).settings == v.settings
+        with pytest.raises(ValueError, match="no variant"):
+            method.chosen_variant(facts, "no-such-variant")
+
+
 def test_unknown_method_lists_known_ones():
     with pytest.raises(KeyError) as info:
         get_method("nope")

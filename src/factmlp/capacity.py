@@ -132,23 +132,23 @@ def measure_capacity(
 ) -> CapacityResult:
     """Smallest MLP with which ``method`` stores ``facts`` (every fact), with all probes.
 
-    The searched size is the hidden width, unless the method declares another ``size_name``
-    (the encoder-decoder construction searches its code dimension m' and caps it with
-    ``max_size(facts)``); ``hidden`` and ``param_count`` always describe the built MLP, and
+    The searched size is the method's ``size_name`` (the hidden width, or the encoder-decoder
+    construction's code dimension m'), capped by its ``max_size(facts)``; ``hidden`` and ``param_count`` always describe the built MLP, and
     ``max_probed_params`` the largest one probed (the lower bound when nothing stored). A method
-    with several ``variants()`` (e.g. the construction over several bucket sizes, which sets the
+    with several ``variants(facts)`` (e.g. the construction over several bucket sizes, which sets the
     hidden width per code dimension) is searched once per variant and the variant with the fewest
     parameters is reported; every probe carries its variant label.
     """
     t0 = time.perf_counter()
-    size_name = getattr(method, "size_name", "width")
-    variants = method.variants(facts) if hasattr(method, "variants") else [("", method)]
+    size_name = method.size_name
+    variants = method.variants(facts)
     probes: list[Probe] = []
     best: Probe | None = None
     for label, variant in variants:
         lo, hi = width_min, width_max
-        if hasattr(variant, "max_size"):
-            hi = min(hi, variant.max_size(facts))
+        cap = variant.max_size(facts)
+        if cap is not None:
+            hi = min(hi, cap)
             lo = min(lo, hi)
         width, found = search_min_width(_prober(facts, variant, seed, size_name, label), width_min=lo,
                                         width_max=hi, rel_tol=rel_tol)

@@ -33,6 +33,9 @@ class FactSet:
 
     def __post_init__(self) -> None:
         k, v, f = self.keys, self.values, self.mapping
+        if not all(isinstance(t, torch.Tensor) for t in (k, v, f)):
+            raise TypeError("keys, values and mapping must be torch tensors, got "
+                            f"{type(k).__name__}, {type(v).__name__}, {type(f).__name__}")
         if k.ndim != 2 or v.ndim != 2:
             raise ValueError(f"keys and values must be 2-D, got shapes {tuple(k.shape)} and {tuple(v.shape)}")
         if k.shape[1] != v.shape[1]:

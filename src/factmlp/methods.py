@@ -32,6 +32,9 @@ class Method(ABC):
     #: workflow gives each its own job; closed-form builders of one fact set share one job (their
     #: searches take seconds, less than a job's start-up).
     trained: ClassVar[bool] = False
+    #: What the capacity search varies and reports: ``"width"`` (the hidden width) or another unit
+    #: the method is sized by (the encoder-decoder construction: its code dimension m', ``"code_dim"``).
+    size_name: ClassVar[str] = "width"
 
     def __init__(self, settings=None, **overrides) -> None:
         settings = settings if settings is not None else self.Settings()
@@ -41,13 +44,25 @@ class Method(ABC):
     def build(self, facts: FactSet, width: int, *, seed: int) -> tuple[GatedMLP, dict]:
         """An MLP of hidden width ``width`` meant to store ``facts``."""
 
+    def max_size(self, facts: FactSet) -> int | None:
+        """The largest size worth searching on ``facts`` (e.g. m' <= d for an orthogonal decoder);
+        ``None``: no cap beyond the search's own ``width_max``."""
+        return None
+
+    def variants(self, facts: FactSet) -> list[tuple[str, "Method"]]:
+        """``(label, method)`` pairs the capacity search tries on ``facts``, keeping the one with the
+        fewest parameters (e.g. the construction over bucket sizes); by default only this method,
+        unlabelled. The winning label travels with the result (column ``variant``) so that later
+        stages rebuild it with :meth:`chosen_variant`."""
+        return [("", self)]
+
     def chosen_variant(self, facts: FactSet, label) -> "Method":
         """The variant of this method that a capacity search on ``facts`` reported as ``label``
         (its ``variant`` column, e.g. ``b=32``), so that later stages rebuild what the search chose;
         this method itself when the label is empty (or NaN, as pandas reads an empty TSV cell)."""
         if label is None or (isinstance(label, float) and label != label) or str(label) == "":
             return self
-        variants = self.variants(facts) if hasattr(self, "variants") else [("", self)]
+        variants = self.variants(facts)
         for lab, variant in variants:
             if lab == str(label):
                 return variant

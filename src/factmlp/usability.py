@@ -109,8 +109,8 @@ def measure_usability(facts: FactSet, method: Method, capacity_size: int, *, see
     device = resolve_device(train.device)
     dtype = getattr(torch, train.dtype)
     facts2 = second_fact_set(facts, seed)
-    max_size = method.max_size(facts) if hasattr(method, "max_size") else None
-    size_name = getattr(method, "size_name", "width")
+    max_size = method.max_size(facts)
+    size_name = method.size_name
 
     def model(mlp: nn.Module, tag: str) -> RecallTransformer:
         return RecallTransformer(vocab, mlp, mlp_scale=scale, seed=derive_seed(seed, "attention", tag),
