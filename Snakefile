@@ -3,4 +3,6 @@
 # default target of the main Snakefile only (an included file's `default_target` is dropped), so
 # it is named here.
 include: "workflow/Snakefile"
+
+
 workflow.default_target = "all"

@@ -6,13 +6,16 @@ import torch
 
 from factmlp.capacity import capacity_tables
 from factmlp.facts import FactSet
+from factmlp.devices import acquire_device, gpus_requested
 from factmlp.io import setup_logging, write_tsv
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821
+device = acquire_device(gpus_requested(snakemake.resources))  # noqa: F821  (runtime: factmlp.devices)
 p, wc = snakemake.params, snakemake.wildcards  # noqa: F821
 facts = FactSet.load(snakemake.input.facts)  # noqa: F821
-summaries, probes = capacity_tables(facts, p.methods, family=wc.family, seed=p.seed, width_min=p.width_min,
+methods = {m: {**s, "device": device} for m, s in p.methods.items()}  # GD-trained methods only
+summaries, probes = capacity_tables(facts, methods, family=wc.family, seed=p.seed, width_min=p.width_min,
                                     width_max=p.width_max, rel_tol=p.rel_tol)
 write_tsv(pd.DataFrame(probes), snakemake.output.probes)  # noqa: F821
 write_tsv(pd.DataFrame(summaries), snakemake.output.summary)  # noqa: F821

@@ -4,22 +4,24 @@ import pandas as pd
 import torch
 
 from factmlp.facts import FactSet
+from factmlp.devices import acquire_device, gpus_requested
 from factmlp.io import setup_logging, write_tsv
-from factmlp.methods import get_method
+from factmlp.methods import get_method, is_trained
 from factmlp.tables import settings_json
 from factmlp.transformer import AttentionSettings, RecallTask
 from factmlp.usability import UsabilitySettings, measure_usability, settings_dict
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821
+device = acquire_device(gpus_requested(snakemake.resources))  # noqa: F821  (runtime: factmlp.devices)
 p, wc = snakemake.params, snakemake.wildcards  # noqa: F821
 u = p.usability
 task = RecallTask(**u["task"])
-train = AttentionSettings(**u["train"], device=p.device)
+train = AttentionSettings(**u["train"], device=device)
 settings = UsabilitySettings(size_multipliers=tuple(u["size_multipliers"]), schedules=tuple(u["schedules"]),
                              norm_tolerance=u["norm_tolerance"], power_iters=u["power_iters"])
 facts = FactSet.load(snakemake.input.facts)  # noqa: F821
-method = get_method(wc.method, **p.settings)
+method = get_method(wc.method, **{**p.settings, **({"device": device} if is_trained(wc.method) else {})})
 cap = pd.read_csv(snakemake.input.capacity, sep="\t")  # noqa: F821
 cap = cap[cap["method"] == wc.method].iloc[0]  # a closed-form job's table has a row per method
 method = method.chosen_variant(facts, cap.get("variant"))  # e.g. the bucket size the search chose

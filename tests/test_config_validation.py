@@ -93,6 +93,29 @@ def _minilm_sweep_d512(cfg):
     sweep["points"][1]["d"] = 512
 
 
+# The MiniLM family draws from 29523 usable tokens (factmlp.embeddings.minilm_vocab_size): a fact
+# set needing more rows used to pass validation and fail in its measure_fact_set job (issue 17).
+MINILM_TOKENS = 29523
+
+
+def _minilm_decodability(n_facts, family="minilm"):
+    return _both(_set(["decodability", "families"], [family]),
+                 _set(["decodability", "points"], [{"d": 64, "n_facts": n_facts}]))
+
+
+def _minilm_sweep_n(n_facts):
+    def mutate(cfg):
+        sweep = cfg["capacity"]["sweeps"][0]
+        sweep["families"] = ["spherical", "minilm"]
+        sweep["points"][2]["n_facts"] = n_facts
+
+    return mutate
+
+
+def _untied(values_per_key):
+    return lambda cfg: cfg["facts"].update(tied=False, mapping="random", values_per_key=values_per_key)
+
+
 # (id, mutation, the key the error must name, a further substring of the message or None)
 BAD_CONFIGS = [
     ("width_max-not-integer", _set(["capacity", "width_max"], "big"), "capacity.width_max", "'big'"),
@@ -149,19 +172,39 @@ BAD_CONFIGS = [
         _set(["decodability", "families"], ["minilm"]), _set(["decodability", "points"], [{"d": 512, "n_facts": 256}])),
      "decodability.points[0].d", "384"),
     ("minilm-d512-sweep", _minilm_sweep_d512, "capacity.sweeps[0].points[1].d", "384"),
+    # finite sources and other checks that used to fail mid-run (issue 17)
+    ("minilm-n_facts-above-vocab-decodability", _minilm_decodability(MINILM_TOKENS + 1),
+     "decodability.points[0].n_facts", f"only {MINILM_TOKENS} usable MiniLM vocabulary tokens"),
+    ("minilm-n_facts-above-vocab-sweep", _minilm_sweep_n(40000), "capacity.sweeps[0].points[2].n_facts",
+     f"at most {MINILM_TOKENS} facts"),
+    ("minilm-untied-keys-and-values", _both(_untied(1.0), _minilm_decodability(15000)),
+     "decodability.points[0].n_facts", "need 30000 distinct rows"),
+    ("minilm-untied-values_per_key", _both(_untied(2.0), _minilm_decodability(10000)),
+     "decodability.points[0].n_facts", f"at most {MINILM_TOKENS // 3} facts"),
+    ("minilm-spherical-keys-values_per_key",
+     _both(_untied(2.0), _add_family("minilm-v", {"kind": "minilm", "keys": "spherical"}),
+           _minilm_decodability(15000, "minilm-v")),
+     "decodability.points[0].n_facts", "values only"),
+    ("spherical-keys-permutation-values_per_key", _set(["facts", "values_per_key"], 2.0), "facts.values_per_key",
+     "keys: spherical"),
+    ("decodability-points-without-families", _set(["decodability", "points"], [{"d": 8, "n_facts": 8}]),
+     "decodability.families", "ignored"),
+    ("method-settings-rejected", _set(["methods", "ntk", "whiten_ridges"], [1.0e-3]), "methods.ntk", "whiten"),
+    ("construction-bucket_size-above-d", _set(["methods", "construction", "bucket_size"], 64),
+     "methods.construction.bucket_size", "capacity.sweeps[0].points[2]"),
+    ("usability-unnormalised-keys", _set(["usability", "sweeps", 0, "families"], ["spherical", "spike16u"]),
+     "usability.sweeps[0].families[1]", "norm_tolerance"),
     ("decodability-tol-negative", _set(["decodability", "tol"], -1.0e-9), "decodability.tol", None),
     ("decodability-families-without-points", _both(_set(["decodability", "families"], ["spherical"]),
                                                     _set(["decodability", "points"], [])), "decodability.points", None),
-    ("heavy-gpu-negative", _set(["resources", "heavy", "gpu"], -1), "resources.heavy.gpu", "-1"),
-    ("light-unknown-resource", _set(["resources", "light", "disk_mb"], 10), "resources.light.disk_mb", "unknown key"),
-    ("threads-zero", _set(["resources", "threads"], 0), "resources.threads", None),
     ("family-name-slash", _add_family("spike/8", {"kind": "spike", "beta": 8.0}), "embeddings.families.spike/8", "invalid name"),
     ("family-name-underscore", _add_family("spike_8", {"kind": "spike", "beta": 8.0}), "embeddings.families.spike_8", "invalid name"),
     ("sweep-name-slash", _set(["capacity", "sweeps", 0, "name"], "a/b"), "capacity.sweeps[0].name", "'a/b'"),
     ("seed-negative", _set(["capacity", "sweeps", 0, "seeds"], [0, -1]), "capacity.sweeps[0].seeds[1]", None),
     ("gd-epochs-zero", _set(["methods", "gd", "epochs"], 0), "methods.gd.epochs", None),
     ("unknown-method-settings", _set(["methods", "sgd"], {}), "methods.sgd", "unknown key"),
-    ("unknown-device", _set(["device"], "tpu"), "device", "'tpu'"),
+    ("device-is-runtime", _set(["device"], "cuda"), "device", "runtime settings"),
+    ("resources-are-runtime", _set(["resources"], {"threads": 2}), "resources", "profile"),
     ("unknown-scale", _set(["scale"], "huge"), "scale", "'huge'"),
     ("rel_tol-above-one", _set(["capacity", "rel_tol"], 2), "capacity.rel_tol", None),
     ("no-sweeps", _set(["capacity", "sweeps"], []), "capacity.sweeps", None),
@@ -251,6 +294,7 @@ def test_bad_config_names_offending_key(base_config, mutate, key, detail):
 
 # A subset through the command line: Snakemake must stop while parsing, before any job.
 CLI_CASES = [
+    "minilm-n_facts-above-vocab-decodability",
     "point-d-negative",
     "unknown-method",
     "sweep-undefined-family",
@@ -284,8 +328,6 @@ def test_valid_config_gets_defaults(base_config):
     del cfg["methods"]["gd"]["lr_min"]
     del cfg["capacity"]["width_min"]
     del cfg["capacity"]["sweeps"][0]["seeds"]
-    del cfg["resources"]
-    del cfg["device"]
     out = validate_config(cfg, SCHEMA)
     assert out is cfg  # validated in place
     assert cfg["facts"]["values_per_key"] == 1.0
@@ -293,12 +335,7 @@ def test_valid_config_gets_defaults(base_config):
     assert cfg["methods"]["gd"]["epochs"] == 3000  # given values are kept
     assert cfg["capacity"]["width_min"] == 1
     assert cfg["capacity"]["sweeps"][0]["seeds"] == [0]
-    assert cfg["device"] == "cpu"
-    assert cfg["resources"] == {
-        "heavy": {"gpu": 0, "mem_mb": 2000, "runtime": 60},
-        "light": {"gpu": 0, "mem_mb": 2000, "runtime": 60},
-        "threads": 1,
-    }
+    assert "device" not in cfg and "resources" not in cfg  # runtime settings (profiles)
 
 
 def _minimal_config() -> dict:
@@ -346,6 +383,18 @@ def test_shipped_configs_are_valid(path):
     if not path.exists():
         pytest.skip(f"{path.name} does not exist yet")
     validate_config(load_yaml(path), SCHEMA)
+
+
+@pytest.mark.parametrize("mutate", [_minilm_decodability(MINILM_TOKENS), _both(_untied(1.0),
+                                    _minilm_decodability(MINILM_TOKENS // 2))], ids=["tied", "untied"])
+def test_minilm_at_the_vocabulary_size_is_valid(base_config, mutate):
+    """The limit is exact: as many rows as usable tokens pass (14761 + 14761 = 29522 rows untied)."""
+    validate_config(_mutated(base_config, mutate), SCHEMA)
+
+
+def test_unnormalised_family_with_spherical_keys_is_valid_for_usability(base_config):
+    """keys: spherical gives unit keys, whatever the values' norms: no norm error."""
+    validate_config(_mutated(base_config, _set(["usability", "sweeps", 0, "families"], ["spike16u-v"])), SCHEMA)
 
 
 def test_non_mapping_config_is_rejected():

@@ -15,7 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from factmlp.decodability import Decodability, InfeasibleValuesError, decodability, summarize
+from factmlp.decodability import (
+    Decodability,
+    InfeasibleValuesError,
+    NearDuplicateValuesError,
+    decodability,
+    summarize,
+)
 from factmlp.embeddings import make_embeddings
 
 ATOL = 1e-6
@@ -273,10 +279,12 @@ def test_midpoint_of_an_edge_is_infeasible():
 
 
 def test_duplicated_values_are_infeasible():
+    """With the pre-check off (min_distance=0) the solver itself reports duplicates infeasible; by
+    default they raise before it starts (test_duplicated_values_raise_before_solving)."""
     base = make_embeddings("spherical", 8, 4, seed=9)
     values = base.clone()
     values[6] = values[2]
-    dec = decodability(values)
+    dec = decodability(values, min_distance=0)
     assert dec.feasible.tolist() == [i not in (2, 6) for i in range(8)]
     assert float(dec.rho_i[2]) == 0.0 and float(dec.rho_i[6]) == 0.0
     with pytest.raises(InfeasibleValuesError) as info:
@@ -284,6 +292,17 @@ def test_duplicated_values_are_infeasible():
     assert _indices_in_message(str(info.value)) == [2, 6]
     row = summarize(dec)
     assert row["n_infeasible"] == 2 and row["rho"] == 0.0 and row["n_values"] == 8
+
+
+def test_duplicated_values_raise_before_solving():
+    """Default: a duplicated row is a NearDuplicateValuesError (an InfeasibleValuesError) naming both rows."""
+    values = make_embeddings("spherical", 8, 4, seed=9)
+    values[6] = values[2]
+    with pytest.raises(NearDuplicateValuesError) as info:
+        decodability(values)
+    assert isinstance(info.value, InfeasibleValuesError)
+    assert _indices_in_message(str(info.value)) == [2, 6]
+    assert info.value.pairs.tolist() == [[2, 6]] and info.value.n_pairs == 1
 
 
 def test_check_feasible_passes_on_feasible_values():

@@ -7,11 +7,24 @@ Every error is a :class:`ConfigError` whose message starts with the offending ke
 
 Library code never reads the config: the workflow validates it once here and passes plain
 values to functions.
+
+Cross-key checks (everything that can fail before a job runs, each naming its key; issue 17):
+names across sections (families, methods, sweeps, editing bases); size orders (width_min <=
+width_max, gap_min <= gap_max, size_min <= size_max, ranks < rank_d); the fact map against the
+tying (a permutation needs |V| = |K|, also for ``keys: spherical`` families, whose sets are
+untied); finite embedding sources (the MiniLM vocabulary, 29523 usable tokens, bounds n_facts:
+:func:`_check_families`) and MiniLM's 384 dimensions; every ``methods.<name>`` settings block is
+built once (a setting the method rejects, e.g. ``whiten_ridges`` without ``whiten``, fails here,
+not in the first job); a fixed construction ``bucket_size`` that leaves the encoder fewer unknowns
+than keys at some point; key-norm spread of unnormalised families in the usability stage (the
+Transformer's frozen pre-MLP norm needs near-equal key norms); decodability points without
+families and families without points.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import os
 from pathlib import Path
 
@@ -53,6 +66,10 @@ def _validator(schema: dict):
     return validators.extend(base, {"properties": set_defaults})(schema)
 
 
+#: Keys that older configs had and that are now runtime settings (factmlp.devices, the profiles).
+RUNTIME_KEYS = ("device", "resources")
+
+
 def validate_config(config: dict, schema_path: str | os.PathLike, *, methods: list[str] | None = None) -> dict:
     """Validate ``config`` in place (schema defaults filled in) and return it.
 
@@ -63,6 +80,11 @@ def validate_config(config: dict, schema_path: str | os.PathLike, *, methods: li
 
     if not isinstance(config, dict):
         raise ConfigError(f"config error at <top level>: expected a mapping, got {type(config).__name__}")
+    for key in RUNTIME_KEYS:
+        if key in config:
+            raise ConfigError(f"config error at {key}: no longer a config key: the device, threads and "
+                              "resources are runtime settings, given by a profile (profiles/gpu, "
+                              "profiles/slurm-gpu) or --set-resources/--set-threads; see config/README.md")
     schema = load_schema(schema_path)
     errors = list(_validator(schema).iter_errors(config))
     if errors:
@@ -106,15 +128,20 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
         fail("facts.mapping", "tied keys and values need mapping: permutation (f must be a bijection of one table)")
     if not facts["tied"] and facts["mapping"] == "permutation" and facts["values_per_key"] != 1:
         fail("facts.values_per_key", "a permutation map needs |V| = |K| (values_per_key: 1)")
+    if facts["mapping"] == "permutation" and facts["values_per_key"] != 1:
+        untied = sorted(f for f in _used_families(config) if families.get(f, {}).get("keys", "tied") == "spherical")
+        if untied:
+            fail("facts.values_per_key", f"family {untied[0]!r} has keys: spherical, so its fact sets are untied, "
+                 f"and a permutation map needs |V| = |K| (values_per_key: 1, not {facts['values_per_key']})")
     cap = config["capacity"]
     if cap["width_min"] > cap["width_max"]:
         fail("capacity.width_min", f"{cap['width_min']} is larger than capacity.width_max={cap['width_max']}")
-    _check_sweeps(cap["sweeps"], "capacity", methods, families, fail)
+    _check_sweeps(cap["sweeps"], "capacity", methods, families, fail, facts)
     usab = config["usability"]
     if usab["task"]["gap_min"] > usab["task"]["gap_max"]:
         fail("usability.task.gap_min", f"{usab['task']['gap_min']} is larger than usability.task.gap_max="
              f"{usab['task']['gap_max']}")
-    _check_sweeps(usab["sweeps"], "usability", methods, families, fail)
+    _check_sweeps(usab["sweeps"], "usability", methods, families, fail, facts)
     ed = config["editing"]
     if ed["n_train_templates"] >= ed["n_templates"]:
         fail("editing.n_train_templates", f"{ed['n_train_templates']} leaves no held-out template "
@@ -137,10 +164,111 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
         if max(2, round(frac * ed["n_subjects"])) >= ed["n_subjects"]:
             fail(f"editing.fractions[{i}]", f"{frac} of {ed['n_subjects']} facts leaves none preserved")
     dec = config["decodability"]
-    _check_families(dec["families"], dec["points"], families, "decodability", fail)
+    _check_families(dec["families"], dec["points"], families, "decodability", fail, facts)
     if dec["families"] and not dec["points"]:
         fail("decodability.points", "decodability.families is set but no points are given")
+    if dec["points"] and not dec["families"]:
+        fail("decodability.families", "decodability.points is set but no families are given (the points would "
+             "be ignored)")
+    _check_method_settings(config, fail)
+    _check_bucket_sizes(config, fail)
+    _check_usability_key_norms(config, fail)
     _check_nichani(config["nichani"], fail)
+
+
+def _used_families(config: dict) -> set[str]:
+    """Families some job draws a fact set of: capacity and usability sweeps, decodability."""
+    sweeps = config["capacity"]["sweeps"] + config["usability"]["sweeps"]
+    return {f for s in sweeps for f in s["families"]} | set(config["decodability"]["families"])
+
+
+def _sweep_points(config: dict):
+    """(key of the sweep, sweep) of every capacity and usability sweep."""
+    for section in ("capacity", "usability"):
+        for i, sweep in enumerate(config[section]["sweeps"]):
+            yield f"{section}.sweeps[{i}]", sweep
+
+
+def _check_method_settings(config: dict, fail) -> None:
+    """Build every configured ``methods.<name>`` once, so that a setting the method itself rejects
+    (beyond the schema's types and ranges) fails now rather than in every job of the method."""
+    from .methods import get_method
+
+    for name, settings in config["methods"].items():
+        try:
+            get_method(name, **(settings or {}))
+        except KeyError:  # not a registered method (a test registry): nothing to check
+            continue
+        except (TypeError, ValueError) as exc:
+            fail(f"methods.{name}", f"not valid settings of {name!r}: {exc}")
+
+
+def _fixed_bucket_size(settings) -> int:
+    """The construction's fixed bucket size b > 0 when its capacity search uses no other (no
+    bucket_slacks, no fewer_buckets; bucket_sizes above d are skipped, checked per point), else 0."""
+    b = int(getattr(settings, "bucket_size", 0) or 0)
+    if b <= 0 or getattr(settings, "bucket_slacks", ()) or int(getattr(settings, "fewer_buckets", 0) or 0):
+        return 0
+    return b
+
+
+def _check_bucket_sizes(config: dict, fail) -> None:
+    """A fixed construction bucket size b > d with (ceil(N/b) + 1) d < N keys leaves the encoder
+    fewer unknowns than keys (factmlp.constructions.encoder.fit_piecewise_encoder raises)."""
+    from .methods import get_method
+
+    def check(method, settings, d, n, where, key):
+        try:
+            s = get_method(method, **settings).settings
+        except (KeyError, TypeError, ValueError):
+            return  # reported by _check_method_settings / the editing check
+        b = _fixed_bucket_size(s)
+        if not b or any(int(x) <= d for x in getattr(s, "bucket_sizes", ())):
+            return
+        if b > d and (math.ceil(n / b) + 1) * d < n:
+            fail(key, f"bucket_size {b} > d={d} leaves the encoder fewer unknowns than keys at {where} "
+                 f"(d={d}, {n} facts: (ceil({n}/{b}) + 1) * {d} < {n}); use bucket_size <= d or 0 (d - 4)")
+
+    for key, sweep in _sweep_points(config):
+        for m in sweep["methods"]:
+            for k, p in enumerate(sweep["points"]):
+                check(m, config["methods"].get(m) or {}, p["d"], p["n_facts"], f"{key}.points[{k}]",
+                      f"methods.{m}.bucket_size")
+    ed = config["editing"]
+    for i, base in enumerate(ed["base_mlps"]):
+        settings = {**(config["methods"].get(base["method"]) or {}), **(base.get("settings") or {})}
+        check(base["method"], settings, ed["d"], ed["n_subjects"], "editing (d, n_subjects)",
+              f"editing.base_mlps[{i}].settings" if "bucket_size" in (base.get("settings") or {})
+              else f"methods.{base['method']}.bucket_size")
+
+
+def _check_usability_key_norms(config: dict, fail) -> None:
+    """The usability stage freezes one pre-MLP norm scale for every key (factmlp.transformer.
+    mlp_input_scale): key RMS norms must lie within usability.norm_tolerance of their mean. Row-
+    normalised families and keys: spherical pass by construction; an unnormalised family's key
+    table is drawn here (exactly as its job draws it: cheap) and measured."""
+    usab = config["usability"]
+    families, facts = config["embeddings"]["families"], config["facts"]
+    for i, sweep in enumerate(usab["sweeps"]):
+        for j, fam in enumerate(sweep["families"]):
+            spec = families[fam]
+            if spec.get("normalize", True) or spec["kind"] == "spherical" or spec.get("keys", "tied") != "tied":
+                continue
+            from .facts import draw_fact_set, fact_set_shape
+            from .transformer import mlp_input_scale
+
+            for p in sweep["points"]:
+                for seed in sweep["seeds"]:
+                    tied, n_values = fact_set_shape(p["n_facts"], spec, tied=facts["tied"],
+                                                    values_per_key=facts["values_per_key"])
+                    fs = draw_fact_set(spec, p["n_facts"], n_values, p["d"], tied=tied, mapping=facts["mapping"],
+                                       seed=seed)
+                    try:
+                        mlp_input_scale(fs.keys, usab["norm_tolerance"])
+                    except ValueError as exc:
+                        fail(f"usability.sweeps[{i}].families[{j}]",
+                             f"family {fam!r} (normalize: false) at d={p['d']}, {p['n_facts']} facts, seed {seed}: "
+                             f"{exc} (or raise usability.norm_tolerance)")
 
 
 def _check_nichani(nic: dict, fail) -> None:
@@ -163,7 +291,7 @@ def _check_nichani(nic: dict, fail) -> None:
         fail("nichani.recall.size_min", f"{rec['size_min']} is larger than nichani.recall.size_max={rec['size_max']}")
 
 
-def _check_sweeps(sweeps, section, methods, families, fail) -> None:
+def _check_sweeps(sweeps, section, methods, families, fail, facts) -> None:
     names = [s["name"] for s in sweeps]
     for i, sweep in enumerate(sweeps):
         if sweep["name"] in names[:i]:
@@ -171,16 +299,51 @@ def _check_sweeps(sweeps, section, methods, families, fail) -> None:
         for j, m in enumerate(sweep["methods"]):
             if m not in methods:
                 fail(f"{section}.sweeps[{i}].methods[{j}]", f"unknown method {m!r}; known: {', '.join(methods)}")
-        _check_families(sweep["families"], sweep["points"], families, f"{section}.sweeps[{i}]", fail)
+        _check_families(sweep["families"], sweep["points"], families, f"{section}.sweeps[{i}]", fail, facts)
 
 
-def _check_families(used, points, families, where, fail) -> None:
-    from .embeddings import MINILM_DIM
+# what the rows of a finite family are, for messages
+_SOURCES = {"minilm": "usable MiniLM vocabulary tokens (30522 less the special and [unused] ones)"}
+
+
+def _check_families(used, points, families, where, fail, facts) -> None:
+    """Families used at ``where`` are defined, and every point fits a finite family: d <= 384 and
+    the rows a fact set draws (|K|, |V| or |K| + |V|: factmlp.embeddings.table_rows) <= the
+    vocabulary for MiniLM (factmlp.embeddings.family_max_rows)."""
+    from .embeddings import MINILM_DIM, family_max_rows, table_rows
+    from .facts import fact_set_shape
 
     for j, fam in enumerate(used):
         if fam not in families:
             fail(f"{where}.families[{j}]", f"unknown family {fam!r}; defined in embeddings.families: {', '.join(families)}")
-        if families[fam]["kind"] == "minilm":
+        spec = families[fam]
+        if spec["kind"] == "minilm":
             for k, p in enumerate(points):
                 if p["d"] > MINILM_DIM:
                     fail(f"{where}.points[{k}].d", f"{p['d']} exceeds the {MINILM_DIM} dimensions of family {fam!r} (minilm)")
+        try:
+            limit = family_max_rows(spec["kind"])
+        except ImportError as exc:
+            fail(f"embeddings.families.{fam}.kind", f"{spec['kind']}: {exc}")
+        if limit is None:
+            continue
+        keys = spec.get("keys", "tied")
+
+        def rows(n: int) -> tuple[int, bool, int]:
+            tied, n_values = fact_set_shape(n, spec, tied=facts["tied"], values_per_key=facts["values_per_key"])
+            return table_rows(n, n_values, tied=tied, keys=keys), tied, n_values
+
+        for k, p in enumerate(points):
+            need, tied, n_values = rows(p["n_facts"])
+            if need <= limit:
+                continue
+            lo, hi = 0, p["n_facts"]  # largest n_facts that fits (rows grow with n)
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if rows(mid)[0] <= limit else (lo, mid)
+            how = ("the values only (keys: spherical)" if keys == "spherical" else "keys and values are one table"
+                   if tied else f"{p['n_facts']} keys + {n_values} values drawn as one table")
+            source = _SOURCES.get(spec["kind"], f"{spec['kind']} rows")
+            fail(f"{where}.points[{k}].n_facts",
+                 f"{p['n_facts']} facts of family {fam!r} ({spec['kind']}) need {need} distinct rows ({how}), but "
+                 f"there are only {limit} {source}: at most {lo} facts here")

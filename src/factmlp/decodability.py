@@ -33,24 +33,225 @@ d = 256 runs in seconds on two cores.
 
 The returned ``rho_i`` is the certified lower bound (attained by the returned separator), and
 ``rho_upper`` the upper bound; ``gap`` is their difference.
+
+Bad input is answered before the solver starts (issue 17). :func:`check_distinct_values` (run by
+:func:`decodability` unless ``min_distance=0``) finds every pair of rows closer than
+``min_distance`` (default 1e-5) times the table's radius and raises
+:class:`NearDuplicateValuesError` naming them; it costs one blocked pairwise-distance pass,
+O(|V|^2 d) (|V| = 4096, d = 256: ~0.2 s on one thread). Duplicated rows have rho_i = 0 (no
+output can tell them apart); a near-duplicate pair leaves the working-set Gram matrices nearly
+singular, so every anchor near the pair crawls: a 256 x 32 spherical table with one row 1e-7
+from another took 14 s instead of 0.7 s, 4096 x 128 with a pair 1e-6 apart 144 s instead of 26 s,
+and issue 17 reports 40 minutes on a larger one. The solver itself is bounded too: ``max_seconds``
+(wall clock of one call) raises :class:`DecodabilityTimeoutError` instead of spinning.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["Decodability", "decodability", "cached_decodability", "summarize", "InfeasibleValuesError"]
+__all__ = [
+    "Decodability",
+    "decodability",
+    "cached_decodability",
+    "summarize",
+    "InfeasibleValuesError",
+    "NearDuplicateValuesError",
+    "DecodabilityTimeoutError",
+    "close_value_pairs",
+    "check_distinct_values",
+    "closest_value_pair",
+    "MIN_DISTANCE",
+    "MAX_SECONDS",
+]
 
 log = logging.getLogger("factmlp.decodability")
 
 
 class InfeasibleValuesError(ValueError):
     """Some value embeddings cannot be decoded by any output (rho_i <= 0)."""
+
+
+class NearDuplicateValuesError(InfeasibleValuesError):
+    """Two or more value rows are (near-)duplicates: closer than ``min_distance`` x the table radius.
+
+    ``pairs`` (k, 2) and ``distances`` (k,) hold the closest offending pairs (at most 10, closest
+    first; distances relative to the radius), ``n_pairs`` how many pairs there are in all. The
+    message ends with ``value indices i, j, ...`` (the rows of the pairs shown).
+    """
+
+    def __init__(self, message: str, *, pairs: torch.Tensor, distances: torch.Tensor, n_pairs: int) -> None:
+        super().__init__(message)
+        self.pairs = pairs
+        self.distances = distances
+        self.n_pairs = n_pairs
+
+
+class DecodabilityTimeoutError(RuntimeError):
+    """The rho solver ran past ``max_seconds`` (see :func:`decodability`)."""
+
+
+# Default of ``min_distance``: pairs of value rows closer than this, relative to the table's radius
+# max_k ||v_k - mean(V)|| (= 1 for unit rows around the origin), are rejected before the solver runs.
+# Why 1e-5: any output's logit margin between two such rows is at most their distance times its
+# norm, 1e-5 of its scale, which is the rounding noise of a float32 MLP output (relative error
+# ~ sqrt(width) 6e-8: 2e-6 at width 1000), so no float32 MLP stores them apart reliably; and the
+# solver slows down as a pair closes in, gradually (1024 x 64 spherical, one pair at distance
+# 1e-2 / 1e-3 / 1e-4 / 1e-5 / 1e-6: 1.3x / 3x / 4x / 10x / 11x the 3 s of the clean table; 256 x 32 at
+# 1e-7: 14 s instead of 0.7 s), since nearly equal directions a_ij, a_ij' make the working-set
+# Gram matrices nearly singular. rho itself is scale-free and need not be small for such a pair:
+# the check is about the distance, not about rho. Legitimate tables are far above it: the closest
+# pair of every fact set of the shipped configs (231 sets: spherical, spike, kappa, MiniLM,
+# normalised or not, whitened at any configured ridge or not) is >= 0.1 of the radius, and of the
+# whole MiniLM vocabulary (29523 tokens, d = 384) 0.13 (issue 17). Random unit rows reach 1e-5
+# only in very low dimension (d = 3 needs |V| ~ 1e5).
+MIN_DISTANCE = 1e-5
+# Default of ``max_seconds``: wall-clock cap of one decodability call. The largest configured tables
+# take 26-78 s on one busy thread (spherical 4096 x 128: 26 s, 8192 x 128: 76 s; MiniLM 4096 x 256:
+# 78 s); a solver still busy after 20x that is stuck on a degenerate table, and an error naming it
+# beats a job that hits its scheduler runtime with no message. Raise it for much larger tables.
+MAX_SECONDS = 1800.0
+
+
+class _TimeUp(Exception):
+    """Internal: the deadline of a decodability call passed (turned into DecodabilityTimeoutError)."""
+
+
+def _check_deadline(deadline: float) -> None:
+    if time.perf_counter() > deadline:
+        raise _TimeUp
+
+
+@torch.no_grad()
+def close_value_pairs(
+    values: torch.Tensor, min_distance: float = MIN_DISTANCE, *, max_pairs: int = 10, block_elems: int = 1 << 20
+) -> tuple[torch.Tensor, torch.Tensor, int, float]:
+    """Pairs of rows of ``values`` (n, d) closer than ``min_distance`` times the table's radius.
+
+    The radius is R = max_k ||v_k - mean(V)||, so the test is invariant under the shifts, scalings
+    and rotations that leave rho unchanged (for unit rows around the origin R ~ 1 and the test
+    is on plain distances between the unit rows). Rows with the same direction but different
+    norms (v and 2v, in a ``normalize: false`` table) are far apart and not flagged.
+
+    Squared distances come from blocked Gram products of the centred rows (memory ``block_elems``
+    floats or 64 rows, O(n^2 d) time; screened in float32 with a rounding margin), and every
+    candidate is re-measured exactly in float64 as ||v_i - v_j|| / R. One thread: 4096 x 256 in
+    0.2 s, 8192 x 384 in 1.1 s, the whole MiniLM vocabulary (29523 x 384) in 19 s.
+
+    Returns ``(pairs, distances, n_pairs, radius)``: the ``max_pairs`` closest pairs (k, 2) int64
+    with i < j, closest first, their relative distances (k,) float64, the number of offending
+    pairs in all, and R. A table whose rows are all equal has R = 0: every pair offends.
+    """
+    v = values.detach().to(device="cpu", dtype=torch.float64)
+    if v.ndim != 2:
+        raise ValueError(f"values must be (n, d), got shape {tuple(v.shape)}")
+    n = v.shape[0]
+    empty = (torch.zeros(0, 2, dtype=torch.int64), torch.zeros(0, dtype=torch.float64))
+    if n < 2:
+        return (*empty, 0, 0.0)
+    c = v - v.mean(dim=0, keepdim=True)
+    radius = float(c.norm(dim=1).max())
+    if radius == 0.0 or not math.isfinite(radius):  # all rows equal (or non-finite: left to the caller)
+        if radius == 0.0:
+            i, j = torch.triu_indices(n, n, offset=1)[:, : max_pairs]
+            return torch.stack([i, j], dim=1), torch.zeros(i.numel(), dtype=torch.float64), n * (n - 1) // 2, 0.0
+        return (*empty, 0, radius)
+    # Screening in float32 (half the time of float64 matmuls), with a slack that bounds its rounding:
+    # for rows of norm <= 1 the float32 dot product (inputs rounded to float32, any summation order)
+    # is off by at most (d + 2) eps32 (1 + o(1)), so d2 = sq_i + sq_j - 2 <u_i, u_j> by at most
+    # 2 (d + 2) eps32 + 4 eps32; twice that as margin. Every candidate is then measured exactly, so
+    # the slack only costs time: pairs closer than ~sqrt(slack) (~1e-2 at d = 384) are re-measured.
+    u = (c / radius).to(torch.float32)  # rows of norm <= 1
+    sq = (u * u).sum(dim=1)
+    eps32 = float(torch.finfo(torch.float32).eps)
+    thr2 = float(min_distance) ** 2
+    slack = (4.0 * (v.shape[1] + 2) + 16.0) * eps32
+    block = min(n, max(64, block_elems // n))  # rows per block: >= 64 keeps the matmuls efficient
+    best_i, best_j = torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)
+    best_d = torch.zeros(0, dtype=torch.float64)
+    n_pairs = 0
+    for start in range(0, n - 1, block):
+        stop = min(start + block, n)
+        b = stop - start
+        # squared distances to the rows j >= start, in place: sq_i + sq_j - 2 <u_i, u_j>
+        d2 = (u[start:stop] @ u[start:].T).mul_(-2.0).add_(sq[None, start:]).add_(sq[start:stop, None])
+        d2[:, :b].masked_fill_(torch.ones(b, b, dtype=torch.bool).tril_(), math.inf)  # only j > i: each pair once
+        hit = d2 <= thr2 + slack
+        if not bool(hit.any()):
+            continue
+        cand = torch.nonzero(hit)
+        ii, jj = cand[:, 0] + start, cand[:, 1] + start
+        exact = (v[ii] - v[jj]).norm(dim=1) / radius
+        keep = exact <= min_distance
+        ii, jj, exact = ii[keep], jj[keep], exact[keep]
+        n_pairs += int(ii.numel())
+        if ii.numel():
+            # keep only the closest max_pairs seen so far (memory stays small for all-equal tables)
+            all_i, all_j, all_d = torch.cat([best_i, ii]), torch.cat([best_j, jj]), torch.cat([best_d, exact])
+            order = torch.argsort(all_d, stable=True)[:max_pairs]
+            best_i, best_j, best_d = all_i[order], all_j[order], all_d[order]
+    return torch.stack([best_i, best_j], dim=1), best_d, n_pairs, radius
+
+
+@torch.no_grad()
+def closest_value_pair(values: torch.Tensor, *, block_elems: int = 1 << 20) -> tuple[int, int, float]:
+    """``(i, j, distance)``: the closest pair of rows of ``values`` (n >= 2, i < j) and its distance
+    relative to the table's radius (as in :func:`close_value_pairs`; blocked, float64, the winner
+    re-measured exactly)."""
+    v = values.detach().to(device="cpu", dtype=torch.float64)
+    n = v.shape[0]
+    if v.ndim != 2 or n < 2:
+        raise ValueError(f"values must be (n, d) with n >= 2, got shape {tuple(v.shape)}")
+    c = v - v.mean(dim=0, keepdim=True)
+    radius = float(c.norm(dim=1).max())
+    u = c / (radius if radius > 0 else 1.0)
+    sq = (u * u).sum(dim=1)
+    best = (math.inf, 0, 1)
+    block = min(n, max(64, block_elems // n))
+    for start in range(0, n - 1, block):
+        stop = min(start + block, n)
+        b = stop - start
+        d2 = (u[start:stop] @ u[start:].T).mul_(-2.0).add_(sq[None, start:]).add_(sq[start:stop, None])
+        d2[:, :b].masked_fill_(torch.ones(b, b, dtype=torch.bool).tril_(), math.inf)
+        k = int(torch.argmin(d2))
+        if float(d2.flatten()[k]) < best[0]:
+            best = (float(d2.flatten()[k]), start + k // d2.shape[1], start + k % d2.shape[1])
+    i, j = best[1], best[2]
+    return i, j, float((v[i] - v[j]).norm()) / (radius if radius > 0 else 1.0)
+
+
+def check_distinct_values(values: torch.Tensor, min_distance: float = MIN_DISTANCE) -> None:
+    """Raise :class:`NearDuplicateValuesError` if two rows of ``values`` are closer than
+    ``min_distance`` times the table's radius (see :func:`close_value_pairs` and ``MIN_DISTANCE``);
+    the message names the closest pairs, their distances and every row index involved."""
+    if min_distance <= 0:
+        return
+    pairs, dist, n_pairs, radius = close_value_pairs(values, min_distance)
+    if not n_pairs:
+        return
+    shown = "; ".join(f"rows {int(i)} and {int(j)} at {float(x):.3g}" for (i, j), x in zip(pairs.tolist(), dist))
+    more = f" (the {pairs.shape[0]} closest shown)" if n_pairs > pairs.shape[0] else ""
+    idx = sorted({int(k) for k in pairs.flatten().tolist()})
+    kind = ("duplicated" if float(dist.max()) == 0.0 else
+            "duplicated or near-duplicate" if float(dist.min()) == 0.0 else "near-duplicate")
+    raise NearDuplicateValuesError(
+        f"{n_pairs} pair(s) of {kind} value rows{more}, closer than min_distance={min_distance:g} relative "
+        f"to the table radius {radius:.3g}: {shown}. No output decodes such rows apart in practice (rho_i = 0 "
+        "for duplicates; for near-duplicates every logit margin between them is at most their distance) and "
+        "the rho solver stalls on them: remove or merge "
+        "them (or pass min_distance=0 to skip this check). Offending value indices "
+        + ", ".join(map(str, idx)),
+        pairs=pairs,
+        distances=dist,
+        n_pairs=n_pairs,
+    )
 
 
 @dataclass(frozen=True)
@@ -100,7 +301,8 @@ def _project_simplex(y: torch.Tensor) -> torch.Tensor:
 
 
 def _fista_simplex(
-    gram: torch.Tensor, lam: torch.Tensor, *, iters: int, tol: float, polish_every: int = 25
+    gram: torch.Tensor, lam: torch.Tensor, *, iters: int, tol: float, polish_every: int = 25,
+    deadline: float = math.inf,
 ) -> torch.Tensor:
     """Minimise lam^T G lam over the simplex, batched. gram (B, k, k), lam (B, k) feasible start.
 
@@ -109,7 +311,8 @@ def _fista_simplex(
     optimal: they are written to the output and dropped from the batch, so later iterations only
     pay for the rows still running (convergence has a long tail: typically half the rows finish
     in the first few polishes). The loop usually ends long before the Frank-Wolfe gap of plain
-    FISTA would reach ``tol``.
+    FISTA would reach ``tol``. Past ``deadline`` (time.perf_counter) it raises ``_TimeUp`` at the
+    next polish.
     """
     out = lam.clone()
     rows = torch.arange(lam.shape[0])
@@ -130,6 +333,7 @@ def _fista_simplex(
         t = torch.where(restart, torch.ones_like(t), t_new)
         lam = new
         if it % polish_every == polish_every - 1 or it == iters - 1:
+            _check_deadline(deadline)
             polished = _polish(g, lam)
             g_lam = torch.bmm(g, polished[:, :, None])[:, :, 0]
             val = (polished * g_lam).sum(dim=1)
@@ -145,19 +349,20 @@ def _fista_simplex(
     return out
 
 
-def _wolfe_min_norm(p, x0, *, tol: float, max_iter: int):
+def _wolfe_min_norm(p, x0, *, tol: float, max_iter: int, deadline: float = math.inf):
     """Minimum-norm point of conv(rows of p) (m, d), numpy float64, by Wolfe's algorithm (1976).
 
     Starts from the point most aligned with ``x0``; stops when ||x||^2 - min_j <x, p_j> <=
     tol ||x|| max(||x||, 1) (the gap rule of :func:`decodability`), when x reaches the origin, or
     after ``max_iter`` major cycles. Each minor cycle solves the affine min-norm problem on the
     corral exactly (KKT system by least squares) and steps back into the hull when a weight
-    turns negative.
+    turns negative. Past ``deadline`` (time.perf_counter) it raises ``_TimeUp``.
     """
     eps = 1e-14
     j = int(np.argmax(p @ x0)) if float(np.abs(x0).sum()) > 0 else 0
     corral, w, x = [j], np.ones(1), p[j].copy()
     for _ in range(max_iter):
+        _check_deadline(deadline)
         xx = float(x @ x)
         if xx < 1e-30:
             break
@@ -229,6 +434,8 @@ def decodability(
     inner_tol: float = 1e-12,
     infeasible_tol: float = 1e-9,
     stall_rounds: int = 3,
+    min_distance: float = MIN_DISTANCE,
+    max_seconds: float | None = MAX_SECONDS,
 ) -> Decodability:
     """rho_i(V), upper bounds and unit separators u*_i for every row of ``values`` (n, d).
 
@@ -243,16 +450,53 @@ def decodability(
     inner_tol : relative Frank-Wolfe gap at which FISTA hands over to the exact polish step.
     infeasible_tol : values with rho_upper below this are reported infeasible (rho_i = 0).
     stall_rounds : rounds without halving an anchor's gap after which Wolfe's algorithm finishes it.
+    min_distance : before any solving, rows closer than this times the table's radius raise
+        :class:`NearDuplicateValuesError` naming them (:func:`check_distinct_values`; default
+        ``MIN_DISTANCE`` = 1e-5, see its comment). 0 skips the check: exact duplicates are then
+        reported infeasible (rho_i = 0) and near-duplicates are solved, slowly.
+    max_seconds : wall-clock cap of this call (default ``MAX_SECONDS`` = 1800); past it the solver
+        raises :class:`DecodabilityTimeoutError` (how far it got, and the closest pair of rows).
+        None: no cap (``max_rounds`` and ``inner_iters`` still bound the iterations, not the time).
 
     Returns
     -------
     Decodability with rho_i (n,), rho_upper (n,), separators (n, d).
+
+    Raises
+    ------
+    ValueError : bad shape, NaN or Inf; :class:`NearDuplicateValuesError` (a ValueError and an
+        :class:`InfeasibleValuesError`) for (near-)duplicate rows.
+    DecodabilityTimeoutError : the solver ran past ``max_seconds``.
     """
     v = values.detach().to(device="cpu", dtype=torch.float64)
     if v.ndim != 2 or v.shape[0] < 2:
         raise ValueError(f"values must be (n, d) with n >= 2, got shape {tuple(v.shape)}")
     if not torch.isfinite(v).all():
         raise ValueError("values contain NaN or Inf")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"max_seconds must be > 0 or None, got {max_seconds!r}")
+    t0 = time.perf_counter()
+    deadline = math.inf if max_seconds is None else t0 + float(max_seconds)
+    check_distinct_values(v, min_distance)  # seconds, before any solving (issue 17)
+    try:
+        return _solve(v, deadline=deadline, batch_size=batch_size, tol=tol, init_size=init_size, grow=grow,
+                      max_rounds=max_rounds, inner_iters=inner_iters, inner_tol=inner_tol,
+                      infeasible_tol=infeasible_tol, stall_rounds=stall_rounds)
+    except _TimeUp as exc:
+        i, j, dist = closest_value_pair(v)
+        closest = f"; its closest pair of rows, {i} and {j}, is {dist:.3g} of the table radius apart"
+        raise DecodabilityTimeoutError(
+            f"decodability of a {tuple(v.shape)} value table did not finish within max_seconds={max_seconds:g} "
+            f"(stopped after {time.perf_counter() - t0:.1f} s, {exc.args[0] if exc.args else ''}){closest}. A table "
+            "this slow is usually degenerate (rows nearly duplicated or nearly inside the hull of the others); "
+            "raise max_seconds (None: no cap) if it is not"
+        ) from None
+
+
+def _solve(v: torch.Tensor, *, deadline: float, batch_size: int, tol: float, init_size: int, grow: int,
+           max_rounds: int, inner_iters: int, inner_tol: float, infeasible_tol: float,
+           stall_rounds: int) -> Decodability:
+    """The solver of :func:`decodability` on a checked float64 table (see there)."""
     n, d = v.shape
     sq = (v * v).sum(dim=1)  # (n,)
     rho_lo = torch.zeros(n, dtype=torch.float64)
@@ -265,6 +509,13 @@ def decodability(
         b = idx.numel()
         dots = v[idx] @ v.T  # (B, n)
         dist = (sq[idx, None] + sq[None, :] - 2.0 * dots).clamp_min(0.0).sqrt()  # (B, n)
+        # the Gram form above has an absolute error ~ 1e-8 scale: re-measure close pairs exactly,
+        # so that a_ij keeps its accuracy for close rows (and for tables far from the origin)
+        close = torch.nonzero(dist < 1e-3 * scale)
+        step = max(1, (1 << 20) // d)  # chunks of at most 2^20 differences (a far-shifted table has many)
+        for c0 in range(0, close.shape[0], step):
+            rr, cc = close[c0:c0 + step, 0], close[c0:c0 + step, 1]
+            dist[rr, cc] = (v[idx[rr]] - v[cc]).norm(dim=1)
         dist[torch.arange(b), idx] = float("inf")  # exclude j = i
         dup = (dist <= 1e-12 * scale).any(dim=1)  # duplicated value: never decodable
         dist = torch.where(dist <= 1e-12 * scale, torch.full_like(dist, float("inf")), dist)
@@ -289,8 +540,14 @@ def decodability(
         stalled = torch.zeros(b, dtype=torch.int64)
         for rnd in range(max_rounds):
             act = ~done  # finished anchors keep their solution
+            if time.perf_counter() > deadline:
+                raise _TimeUp(f"anchors {start}..{start + b - 1} of {n}, round {rnd + 1}: {int(act.sum())} unfinished")
             if bool(act.any()):
-                sub = _fista_simplex(gram[act], lam[act], iters=inner_iters, tol=inner_tol)
+                try:
+                    sub = _fista_simplex(gram[act], lam[act], iters=inner_iters, tol=inner_tol, deadline=deadline)
+                except _TimeUp:
+                    raise _TimeUp(f"anchors {start}..{start + b - 1} of {n}, round {rnd + 1}: {int(act.sum())} "
+                                  "unfinished") from None
                 lam[act] = _polish(gram[act], sub)
             x = torch.einsum("bk,bkd->bd", lam, a)  # (B, d) min-norm point of the working hull
             x = torch.where(wolfe[:, None], x_wolfe, x)
@@ -313,8 +570,11 @@ def decodability(
                 for r in torch.nonzero(hand).flatten().tolist():
                     cols = torch.nonzero(torch.isfinite(dist[r])).flatten()
                     pts = ((v[idx[r]] - v[cols]) / dist[r, cols, None]).numpy()
-                    x_wolfe[r] = torch.from_numpy(_wolfe_min_norm(pts, x[r].numpy(), tol=tol,
-                                                                  max_iter=10 * (d + len(cols))))
+                    try:
+                        x_wolfe[r] = torch.from_numpy(_wolfe_min_norm(pts, x[r].numpy(), tol=tol,
+                                                                      max_iter=10 * (d + len(cols)), deadline=deadline))
+                    except _TimeUp:
+                        raise _TimeUp(f"anchor {int(idx[r])} of {n}, Wolfe's algorithm in round {rnd + 1}") from None
                 wolfe |= hand
                 continue  # the next round certifies the Wolfe points against all j
             # add the most violated points (smallest <u, a_ij>) not yet in the working set

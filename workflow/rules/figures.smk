@@ -10,22 +10,23 @@ rule plot_capacity:
             "results/figures/capacity_{sweep}.pdf",
             caption="../report/capacity.rst",
             category="Capacity",
-            labels={"sweep": "{sweep}", "format": "pdf"},
+            labels={"figure": "capacity sweep {sweep}", "format": "pdf"},
         ),
         png=report(
             "results/figures/capacity_{sweep}.png",
             caption="../report/capacity.rst",
             category="Capacity",
-            labels={"sweep": "{sweep}", "format": "png"},
+            labels={"figure": "capacity sweep {sweep}", "format": "png"},
         ),
     log:
         "logs/figures/capacity_{sweep}.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
     params:
+        code=code_of("plot_capacity.py"),
         sweep=lambda wc: wc.sweep,
         figure=lambda wc: SWEEP_BY_NAME[wc.sweep]["figure"],
         families=FAMILIES,
@@ -43,11 +44,12 @@ rule claims:
     log:
         "logs/claims.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
     params:
+        code=code_of("write_claims.py"),
         scale=config["scale"],
         families=FAMILIES,
         scaling_sweeps=[s["name"] for s in SWEEPS if s["figure"] == "scaling"],
@@ -75,11 +77,12 @@ rule plot_cost_ratios:
     log:
         "logs/figures/cost_ratios.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
     params:
+        code=code_of("plot_cost_ratios.py"),
         sweep="scaling",
     script:
         "../../scripts/plot_cost_ratios.py"

@@ -11,11 +11,12 @@ rule nichani_memory_capacity:
         "logs/nichani/{am}/{memory}/d{d}_m{m}_s{seed}.log",
     cache: True
     conda:
-        "../../environment.yml"
-    threads: config["resources"]["threads"]
+        "../envs/factmlp.yaml"
+    threads: 1
     resources:
         **heavy_resources(),
     params:
+        code=code_of("nichani_memory_capacity.py"),
         # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
         job=lambda wc: dict(wc.items()),
         settings=nichani_memory_settings,
@@ -31,15 +32,15 @@ rule nichani_recall_capacity:
         "logs/nichani/recall/d{d}_h{heads}_dh{dh}_m{m}_s{seed}.log",
     cache: True
     conda:
-        "../../environment.yml"
-    threads: config["resources"]["threads"]
+        "../envs/factmlp.yaml"
+    threads: 1
     resources:
         **heavy_resources(),
     params:
+        code=code_of("nichani_recall_capacity.py"),
         # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
         job=lambda wc: dict(wc.items()),
         recall=nichani_settings("recall"),
-        device=config["device"],
     script:
         "../../scripts/nichani_recall_capacity.py"
 
@@ -51,15 +52,15 @@ rule nichani_tradeoff:
         "logs/nichani/tradeoff/h{heads}_m{m}_s{seed}.log",
     cache: True
     conda:
-        "../../environment.yml"
-    threads: config["resources"]["threads"]
+        "../envs/factmlp.yaml"
+    threads: 1
     resources:
         **heavy_resources(),
     params:
+        code=code_of("nichani_tradeoff.py"),
         # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
         job=lambda wc: dict(wc.items()),
         tradeoff=nichani_settings("tradeoff"),
-        device=config["device"],
     script:
         "../../scripts/nichani_tradeoff.py"
 
@@ -72,11 +73,12 @@ rule nichani_sequential:
         "logs/nichani/sequential/{model}_s{seed}.log",
     cache: True
     conda:
-        "../../environment.yml"
-    threads: config["resources"]["threads"]
+        "../envs/factmlp.yaml"
+    threads: 1
     resources:
         **heavy_resources(),
     params:
+        code=code_of("nichani_sequential.py"),
         # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
         job=lambda wc: dict(wc.items()),
         sequential=nichani_settings("sequential"),
@@ -92,10 +94,12 @@ rule aggregate_nichani:
     log:
         "logs/tables/nichani.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
+    params:
+        code=code_of("aggregate_nichani.py"),
     script:
         "../../scripts/aggregate_nichani.py"
 
@@ -119,10 +123,12 @@ rule plot_nichani_memories:
     log:
         "logs/figures/nichani_memories.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
+    params:
+        code=code_of("plot_nichani.py"),
     script:
         "../../scripts/plot_nichani.py"
 
@@ -146,10 +152,12 @@ rule plot_nichani_recall:
     log:
         "logs/figures/nichani_recall.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
+    params:
+        code=code_of("plot_nichani.py"),
     script:
         "../../scripts/plot_nichani.py"
 
@@ -173,11 +181,12 @@ rule plot_nichani_sequential:
     log:
         "logs/figures/nichani_sequential.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
     params:
+        code=code_of("plot_nichani.py"),
         answers_per_relation=NICHANI["sequential"]["task"]["answers_per_relation"],
         stage_tol=NICHANI["sequential"]["stage_tol"],
     script:

@@ -12,17 +12,17 @@ rule measure_usability:
         "logs/usability/{method}/{family}/d{d}_n{n}_s{seed}.log",
     benchmark:
         "results/benchmarks/usability/{method}/{family}/d{d}_n{n}_s{seed}.tsv"
-    conda:
-        "../../environment.yml"
     priority: 10
-    threads: config["resources"]["threads"]
+    conda:
+        "../envs/factmlp.yaml"
+    threads: 1
     resources:
         **heavy_resources(),
     params:
+        code=code_of("measure_usability.py"),
         settings=lambda wc: method_settings(wc.method),
         seed=lambda wc: int(wc.seed),
         usability=usability_settings(),
-        device=config["device"],
     script:
         "../../scripts/measure_usability.py"
 
@@ -35,11 +35,12 @@ rule aggregate_usability:
     log:
         "logs/tables/usability.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
     params:
+        code=code_of("aggregate_usability.py"),
         members=[
             (job[0], path) for job, path in zip(sweep_jobs(USABILITY_SWEEPS), usability_files())
         ],
@@ -67,11 +68,12 @@ rule plot_usability:
     log:
         "logs/figures/usability.log",
     conda:
-        "../../environment.yml"
+        "../envs/factmlp.yaml"
     threads: 1
     resources:
         **light_resources(),
     params:
+        code=code_of("plot_usability.py"),
         usable_at=USABILITY["usable_at"],
     script:
         "../../scripts/plot_usability.py"
