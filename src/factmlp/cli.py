@@ -397,12 +397,22 @@ def cmd_build(args: argparse.Namespace) -> int:
         else f"NO {size_name} up to {args.max_size or 65536} stores all: best of {search.n_probes} probes")
     print(f"method        {args.method}{f' [{variant_label}]' if variant_label else ''}")
     print(f"{size_name:<13} {size} ({how})")
-    print(f"facts stored  {rep['n_correct']}/{rep['n_facts']} (accuracy {rep['accuracy']:.4f})")
-    print(f"min margin    {rep['min_margin']:.4g} (normalised; > 0 for every stored fact)")
-    print(f"parameters    {mlp.param_count()} (hidden width {mlp.hidden}, d {facts.d})")
+    _print_storage(rep, mlp, facts.d)
     print(f"build time    {build_seconds:.2f} s (total {total_seconds:.1f} s)")
     print(f"saved         {args.out}" + (f", report {args.report}" if args.report else ""))
-    if stored:
+    return _verdict(rep)
+
+
+def _print_storage(rep: dict, mlp, d: int) -> None:
+    """The storage lines shared by ``build`` and ``check``."""
+    print(f"facts stored  {rep['n_correct']}/{rep['n_facts']} (accuracy {rep['accuracy']:.4f})")
+    print(f"min margin    {rep['min_margin']:.4g} (normalised; > 0 for every stored fact)")
+    print(f"parameters    {mlp.param_count()} (hidden width {mlp.hidden}, d {d})")
+
+
+def _verdict(rep: dict) -> int:
+    """Say whether every fact is stored; the exit code (OK or NOT_STORED)."""
+    if rep["accuracy"] == 1.0:
         print(f"every fact is stored ({rep['n_facts']}/{rep['n_facts']}).")
         return OK
     print(f"NOT every fact is stored: {rep['n_facts'] - rep['n_correct']} of {rep['n_facts']} keys decode "
@@ -457,19 +467,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     if facts.d != d_out:
         raise CLIError(f"{args.values}: values have d={facts.d} but the MLP ({args.mlp}) outputs d={d_out}")
     rep = evaluate_mlp(mlp, facts)
-    stored = rep["accuracy"] == 1.0
     if meta.get("method"):
         print(f"method        {meta['method']}" + (f" [{meta['variant']}]" if meta.get("variant") else "")
               + (f", {meta.get('size_name', 'size')} {meta['size']}" if meta.get("size") else ""))
-    print(f"facts stored  {rep['n_correct']}/{rep['n_facts']} (accuracy {rep['accuracy']:.4f})")
-    print(f"min margin    {rep['min_margin']:.4g} (normalised; > 0 for every stored fact)")
-    print(f"parameters    {mlp.param_count()} (hidden width {mlp.hidden}, d {d_in})")
-    if stored:
-        print(f"every fact is stored ({rep['n_facts']}/{rep['n_facts']}).")
-        return OK
-    print(f"NOT every fact is stored: {rep['n_facts'] - rep['n_correct']} of {rep['n_facts']} keys decode "
-          f"to a wrong value.")
-    return NOT_STORED
+    _print_storage(rep, mlp, d_in)
+    return _verdict(rep)
 
 
 # --------------------------------------------------------------------------- parser and entry point
