@@ -159,7 +159,7 @@ def test_slurm_executor_runs_the_tiny_config(tmp_path):
         proc = _run_env(work, env, "--profile", ROOT / "profiles" / "slurm", "--configfile", config,
                         "--jobs", "4", "--default-resources", "slurm_partition=debug",
                         "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
-                        "--latency-wait", "5", timeout=1500)
+                        "--latency-wait", "5", timeout=600)
         out = output_of(proc)
         assert proc.returncode == 0, out
         assert (work / "results" / "claims.tsv").is_file()
