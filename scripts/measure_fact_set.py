@@ -19,7 +19,8 @@ facts = draw_fact_set(p.family, p.n_keys, p.n_values, p.d, tied=p.tied, mapping=
                       meta={"family": wc.family})
 facts.save(out.facts)
 log.info("%s: %d facts, %d values, d=%d (tied=%s)", wc.family, facts.n_facts, facts.n_values, facts.d, p.tied)
-dec = cached_decodability(facts.values, batch_size=p.batch_size, tol=p.tol)
+dec = cached_decodability(facts.values, batch_size=p.batch_size, tol=p.tol, min_distance=p.min_distance,
+                          max_seconds=p.max_seconds)
 row = summarize(dec)
 log.info("rho=%.6f (gap %.2e, %d infeasible)", row["rho"], row["rho_max_gap"], row["n_infeasible"])
 meta = {"family": wc.family, "d": int(wc.d), "n_facts": int(wc.n), "seed": int(wc.seed)}

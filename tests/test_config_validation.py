@@ -147,6 +147,9 @@ BAD_CONFIGS = [
         "decodability.families[1]",
         "nope",
     ),
+    ("decodability-min_distance-negative", _set(["decodability", "min_distance"], -1e-5),
+     "decodability.min_distance", "minimum"),
+    ("decodability-max_seconds-zero", _set(["decodability", "max_seconds"], 0), "decodability.max_seconds", "0"),
     ("missing-capacity", _del(["capacity"]), "capacity", "missing required key"),
     (
         "missing-point-n_facts",
@@ -400,3 +403,16 @@ def test_unnormalised_family_with_spherical_keys_is_valid_for_usability(base_con
 def test_non_mapping_config_is_rejected():
     with pytest.raises(ConfigError, match=r"^config error at <top level>:"):
         validate_config(["not", "a", "mapping"], SCHEMA)
+
+
+def test_decodability_defaults_are_the_library_defaults(base_config):
+    """The schema's defaults of the rho guards are the ones factmlp.decodability documents (its
+    docstrings give the reasons); a run that sets neither behaves as a library call that passes neither."""
+    from factmlp import decodability
+
+    cfg = copy.deepcopy(base_config)
+    cfg["decodability"].pop("min_distance", None)
+    cfg["decodability"].pop("max_seconds", None)
+    validate_config(cfg, SCHEMA)
+    assert cfg["decodability"]["min_distance"] == decodability.MIN_DISTANCE
+    assert cfg["decodability"]["max_seconds"] == decodability.MAX_SECONDS

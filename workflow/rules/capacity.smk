@@ -69,5 +69,7 @@ rule measure_fact_set:
         },
         batch_size=config["decodability"]["batch_size"],
         tol=config["decodability"]["tol"],
+        min_distance=config["decodability"]["min_distance"],
+        max_seconds=config["decodability"]["max_seconds"],
     script:
         "../../scripts/measure_fact_set.py"
