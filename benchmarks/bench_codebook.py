@@ -27,6 +27,7 @@ import time
 
 import pandas as pd
 import torch
+from bench_construction import fact_set  # same fact sets as bench_construction.py (benchmarks/ is on sys.path)
 
 from factmlp.capacity import gallop_bisect, measure_capacity
 from factmlp.constructions.codebook import _FITS, ConstructionCodebookSettings, fit_codebook
@@ -35,8 +36,6 @@ from factmlp.facts import FactSet, storage_report
 from factmlp.io import write_tsv
 from factmlp.methods import get_method
 from factmlp.training import GD, GDSettings
-
-from bench_construction import fact_set  # same fact sets as bench_construction.py (benchmarks/ is on sys.path)
 
 
 def bench_build(facts: FactSet, settings: ConstructionCodebookSettings, code_dim: int = 0) -> dict:

@@ -36,12 +36,12 @@ import time
 import pandas as pd
 import torch
 
-from factmlp.constructions.encoder_decoder import ConstructionSettings, build_encoder_decoder
+from factmlp.capacity import measure_capacity
+from factmlp.constructions.encoder_decoder import build_encoder_decoder
 from factmlp.decodability import cached_decodability
 from factmlp.embeddings import make_key_value_tables
 from factmlp.facts import FactSet, evaluate_mlp, make_mapping, storage_report
 from factmlp.io import write_tsv
-from factmlp.capacity import measure_capacity
 from factmlp.training import GD, GDSettings, train_gated_mlp
 
 
@@ -66,7 +66,8 @@ def bench_build(facts: FactSet, code_dim: int) -> dict:
         acc = storage_report(mlp(facts.keys[idx]), facts.values, facts.mapping[idx])["accuracy"]
     return {"case": "build", "n_keys": n_keys, "n_values": n_values, "d": d, "code_dim": code_dim,
             "hidden": mlp.hidden, "params": mlp.param_count(), "separators_s": round(t_sep, 3),
-            "construction_s": round(t_build, 3), "total_s": round(t_sep + t_build, 3), "accuracy_sample": acc, "_total_s_raw": t_sep + t_build}
+            "construction_s": round(t_build, 3), "total_s": round(t_sep + t_build, 3), "accuracy_sample": acc,
+            "_total_s_raw": t_sep + t_build}
 
 
 def bench_build_vs_gd(facts: FactSet, construction_s: float, width: int, budget_factor: float,
@@ -94,7 +95,8 @@ def bench_vs_gd(n: int, d: int, epochs: int, lr: float, lr_min: float) -> dict:
     return {"case": "vs_gd", "n_keys": n, "n_values": n, "d": d, "code_dim": d, "hidden": mlp_c.hidden,
             "params": mlp_c.param_count(), "construction_s": round(t_c, 3),
             "accuracy_sample": evaluate_mlp(mlp_c, facts)["accuracy"], "gd_width": res.min_width,
-            "gd_params": res.param_count, "gd_lr": lr, "gd_epochs": epochs, "gd_s": round(at_min.seconds, 3) if at_min else None,
+            "gd_params": res.param_count, "gd_lr": lr, "gd_epochs": epochs,
+            "gd_s": round(at_min.seconds, 3) if at_min else None,
             "gd_search_s": round(t_search, 3), "speedup": round(at_min.seconds / t_c, 3) if at_min else None,
             "speedup_vs_search": round(t_search / t_c, 3)}
 

@@ -24,7 +24,8 @@ import torch
 import yaml
 
 from factmlp.capacity import capacity_tables
-from factmlp.claims import SWEEP_NAMES, closed_form_claims, closed_form_points, is_closed_form, is_v2_builder
+from factmlp.claims.capacity import closed_form_claims, closed_form_points
+from factmlp.claims.common import SWEEP_NAMES, is_closed_form, is_v2_builder
 from factmlp.facts import draw_fact_set, fact_set_shape
 
 

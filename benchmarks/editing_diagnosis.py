@@ -20,8 +20,15 @@ import pandas as pd
 import torch
 
 from factmlp.editing.corpus import make_corpus
-from factmlp.editing.experiment import (BaseSettings, EvalCache, corpus_facts, edit_plan, fact_embeddings,
-                                        fact_mlp_seed, train_base)
+from factmlp.editing.experiment import (
+    BaseSettings,
+    EvalCache,
+    corpus_facts,
+    edit_plan,
+    fact_embeddings,
+    fact_mlp_seed,
+    train_base,
+)
 from factmlp.methods import get_method
 
 

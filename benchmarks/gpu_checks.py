@@ -68,7 +68,8 @@ def main() -> None:
     ap.add_argument("--paper-d", type=int, default=128, help="d of the paper slice (|K| = d^2/8)")
     ap.add_argument("--skip-checks", action="store_true", help="the paper slice only")
     ap.add_argument("--methods", default=",".join(SLICE_METHODS),
-                    help=f"comma-separated methods of the paper slice, in this order (known: {', '.join(SLICE_METHODS)})")
+                    help="comma-separated methods of the paper slice, in this order "
+                         f"(known: {', '.join(SLICE_METHODS)})")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,5 @@
 """Adapter: editing rows and the best grid point per editor (rule `aggregate_editing`)."""
 
-import pandas as pd
 
 from factmlp.editing.experiment import best_per_editor
 from factmlp.io import setup_logging, write_tsv

@@ -26,8 +26,8 @@ mlp = build(corpus_facts(corpus, vocab))
 settings = BaseSettings(**e["base"])
 model, metrics = train_base(corpus, vocab, mlp, settings, seed=e["seed"], build=build)
 save_base(snakemake.output.model, corpus, vocab, model, settings, metrics)  # noqa: F821
-row = {"method": wc.base, "fact_mlp_method": p.method, "size": p.size, "hidden": mlp.hidden, "params": mlp.param_count(), "d": e["d"],
-       "n_subjects": corpus.n_subjects, "n_objects": corpus.n_objects, **metrics,
-       "settings": settings_json({**vars(method.settings), **e})}
+row = {"method": wc.base, "fact_mlp_method": p.method, "size": p.size, "hidden": mlp.hidden,
+       "params": mlp.param_count(), "d": e["d"], "n_subjects": corpus.n_subjects, "n_objects": corpus.n_objects,
+       **metrics, "settings": settings_json({**vars(method.settings), **e})}
 write_tsv(pd.DataFrame([row]), snakemake.output.table)  # noqa: F821
 log.info("example sentence: %s", corpus.text(0, 0))

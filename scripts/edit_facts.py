@@ -14,7 +14,8 @@ e = p.editing
 corpus, vocab, model, metrics = load_base(snakemake.input.model)  # noqa: F821
 grid = {k: (tuple(v) if isinstance(v, list) else v) for k, v in e["grid"].items()}
 rows = run_edits(model, corpus, vocab, get_method(p.method, **p.settings), p.size, p.fraction, EditSettings(**grid),
-                 base_ce=metrics["base_nonfact_ce"], seed=e["seed"], editors=tuple(e["editors"]), swap_seed=e["swap_seed"])
+                 base_ce=metrics["base_nonfact_ce"], seed=e["seed"], editors=tuple(e["editors"]),
+                 swap_seed=e["swap_seed"])
 table = pd.DataFrame([{"method": wc.base, "fact_mlp_method": p.method, **r} for r in rows])
 write_tsv(table, snakemake.output.table)  # noqa: F821
 best = table.loc[table.groupby("editor")["score_gm"].idxmax()]

@@ -5,8 +5,8 @@ import pandas as pd
 import torch
 
 from factmlp.capacity import capacity_tables
-from factmlp.facts import FactSet
 from factmlp.devices import acquire_device, gpus_requested
+from factmlp.facts import FactSet
 from factmlp.io import setup_logging, write_tsv
 
 log = setup_logging(snakemake.log[0])  # noqa: F821

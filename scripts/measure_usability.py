@@ -3,8 +3,8 @@
 import pandas as pd
 import torch
 
-from factmlp.facts import FactSet
 from factmlp.devices import acquire_device, gpus_requested
+from factmlp.facts import FactSet
 from factmlp.io import setup_logging, write_tsv
 from factmlp.methods import get_method, is_trained
 from factmlp.tables import settings_json

@@ -5,7 +5,7 @@ import torch
 
 from factmlp.devices import acquire_device, gpus_requested
 from factmlp.io import setup_logging, write_tsv
-from factmlp.recall_task import RecallModelSpec, RecallTrainSettings, recall_capacity
+from factmlp.nichani.recall_task import RecallModelSpec, RecallTrainSettings, recall_capacity
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821

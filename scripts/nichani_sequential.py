@@ -4,8 +4,8 @@ import pandas as pd
 import torch
 
 from factmlp.io import setup_logging, write_tsv
-from factmlp.recall_task import FactTask
-from factmlp.sequential import SequentialSettings, stage_summary, train_sequential
+from factmlp.nichani.recall_task import FactTask
+from factmlp.nichani.sequential import SequentialSettings, stage_summary, train_sequential
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821

@@ -3,7 +3,8 @@
 import pandas as pd
 
 from factmlp.io import setup_logging
-from factmlp.plots import save_figure, sweep_figure
+from factmlp.plots.capacity import sweep_figure
+from factmlp.plots.common import save_figure
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821

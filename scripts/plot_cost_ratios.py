@@ -3,7 +3,8 @@
 import pandas as pd
 
 from factmlp.io import setup_logging
-from factmlp.plots import cost_ratio_figure, save_figure
+from factmlp.plots.capacity import cost_ratio_figure
+from factmlp.plots.common import save_figure
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 cap = pd.read_csv(snakemake.input.capacity, sep="\t")  # noqa: F821

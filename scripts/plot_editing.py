@@ -3,7 +3,8 @@
 import pandas as pd
 
 from factmlp.io import setup_logging
-from factmlp.plots import editing_figure, save_figure
+from factmlp.plots.common import save_figure
+from factmlp.plots.editing import editing_figure
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 best = pd.read_csv(snakemake.input.best, sep="\t")  # noqa: F821

@@ -3,7 +3,8 @@
 import pandas as pd
 
 from factmlp.io import setup_logging
-from factmlp.plots import nichani_memory_figure, nichani_recall_figure, nichani_sequential_figure, save_figure
+from factmlp.plots.common import save_figure
+from factmlp.plots.nichani import nichani_memory_figure, nichani_recall_figure, nichani_sequential_figure
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 inp, out = snakemake.input, snakemake.output  # noqa: F821

@@ -3,7 +3,8 @@
 import pandas as pd
 
 from factmlp.io import setup_logging
-from factmlp.plots import save_figure, usability_figure
+from factmlp.plots.common import save_figure
+from factmlp.plots.usability import usability_figure
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 table = pd.read_csv(snakemake.input.usability, sep="\t")  # noqa: F821

@@ -1,11 +1,13 @@
 """Adapter: results/claims.tsv from the capacity, rho, usability, editing and Nichani tables (rule `claims`).
 
-Rows C1-C9 then B1 (shared/claims.md revision 2); sweeps are found by name (factmlp.claims.SWEEP_NAMES)."""
+Rows C1-C9 then B1 (shared/claims.md revision 2); sweeps are found by name (factmlp.claims.common.SWEEP_NAMES)."""
 
 import pandas as pd
 
-from factmlp.claims import (capacity_claims, closed_form_claims, closed_form_points, editing_claims, nichani_claims, scaling_slopes,
-                            usability_claims)
+from factmlp.claims.capacity import capacity_claims, closed_form_claims, closed_form_points, scaling_slopes
+from factmlp.claims.editing import editing_claims
+from factmlp.claims.nichani import nichani_claims
+from factmlp.claims.usability import usability_claims
 from factmlp.io import setup_logging, write_tsv
 
 log = setup_logging(snakemake.log[0])  # noqa: F821

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from factmlp.capacity import CapacityResult, Probe, measure_capacity, search_min_width, gallop_bisect
+from factmlp.capacity import CapacityResult, Probe, gallop_bisect, measure_capacity, search_min_width
 from factmlp.facts import FactSet, evaluate_mlp, make_mapping
 from factmlp.methods import METHODS, Method, get_method
 from factmlp.mlp import GatedMLP
 from factmlp.training import TrainingDivergedError
-
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # torch on 1 thread (conftest)
 
@@ -156,7 +155,8 @@ class ExactAboveThreshold(Method):
             if s.diverge_below:
                 raise TrainingDivergedError(f"fake divergence at width {width}")
             z = torch.zeros(width, d, dtype=torch.float64)
-            return GatedMLP.from_weights(gate_w=z, up_w=z.clone(), down_w=torch.zeros(d, width, dtype=torch.float64)), {}
+            down = torch.zeros(d, width, dtype=torch.float64)
+            return GatedMLP.from_weights(gate_w=z, up_w=z.clone(), down_w=down), {}
         gate = torch.zeros(width, d, dtype=torch.float64)
         gate[:n] = facts.keys
         down = torch.zeros(d, width, dtype=torch.float64)

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from factmlp.capacity import measure_capacity
-from factmlp.claims import (CLAIM_COLUMNS, capacity_claims, closed_form_claims, closed_form_points, point_table, rho_law_fit,
-                            usability_claims)
+from factmlp.claims.capacity import capacity_claims, closed_form_claims, closed_form_points, point_table, rho_law_fit
+from factmlp.claims.common import CLAIM_COLUMNS
+from factmlp.claims.usability import usability_claims
 from factmlp.mlp import GatedMLP
 
 GD_SETTINGS = {"epochs": 3000, "lr": 0.01, "lr_min": 1e-5, "activation": "identity", "dtype": "float32",

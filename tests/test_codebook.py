@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from factmlp.capacity import measure_capacity
-from factmlp.constructions.codebook import (CodebookSettings, ConstructionCodebook, codebook_margins, fit_codebook)
+from factmlp.constructions.codebook import CodebookSettings, ConstructionCodebook, codebook_margins, fit_codebook
 from factmlp.embeddings import make_key_value_tables
 from factmlp.facts import FactSet, make_mapping
 from factmlp.methods import get_method
@@ -100,7 +100,8 @@ def test_fit_is_deterministic_and_keeps_its_best_margin():
     a = fit_codebook(facts.values, anchors, 4, seed=1)
     b = fit_codebook(facts.values, anchors, 4, seed=1)
     assert torch.equal(a.decoder, b.decoder) and torch.equal(a.codes, b.codes)
-    assert a.margin == pytest.approx(float(codebook_margins(a.decoder, a.codes, facts.values, anchors).min()), abs=1e-12)
+    margin = float(codebook_margins(a.decoder, a.codes, facts.values, anchors).min())
+    assert a.margin == pytest.approx(margin, abs=1e-12)
 
 
 def test_unused_values_still_compete():

@@ -9,13 +9,31 @@ import math
 import pytest
 import torch
 
-from factmlp.claims import editing_claims
+from factmlp.claims.editing import editing_claims
 from factmlp.editing.corpus import TEMPLATES, make_corpus
-from factmlp.editing.editors import (alphaedit_update, apply_update, clip_residuals, fit_deltas, memit_update,
-                                     rome_update)
-from factmlp.editing.experiment import (BaseSettings, EditSettings, corpus_facts, edit_plan, fact_accuracy,
-                                        fact_embeddings, load_base, nonfact_ce, run_edits, save_base, scores,
-                                        relabel_objects, train_base)
+from factmlp.editing.editors import (
+    alphaedit_update,
+    apply_update,
+    clip_residuals,
+    fit_deltas,
+    memit_update,
+    rome_update,
+)
+from factmlp.editing.experiment import (
+    BaseSettings,
+    EditSettings,
+    corpus_facts,
+    edit_plan,
+    fact_accuracy,
+    fact_embeddings,
+    load_base,
+    nonfact_ce,
+    relabel_objects,
+    run_edits,
+    save_base,
+    scores,
+    train_base,
+)
 from factmlp.methods import get_method
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -301,7 +319,8 @@ def test_eval_cache_matches_full_forward_evaluation(tiny_base, max_hidden_bytes)
         for k in ref:
             assert got[k] == pytest.approx(ref[k], rel=1e-5, abs=1e-9), k
     # the unedited base scores its own facts as the base did (specificity on the original map)
-    same = cache.evaluate(model.fact_mlp, edited, preserved, corpus.mapping, metrics["base_nonfact_ce"], same_hidden=True)
+    same = cache.evaluate(model.fact_mlp, edited, preserved, corpus.mapping, metrics["base_nonfact_ce"],
+                          same_hidden=True)
     assert same["nonfact_ppl_ratio"] == pytest.approx(1.0, rel=1e-5)
 
 

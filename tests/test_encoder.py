@@ -19,7 +19,6 @@ import torch
 
 from factmlp.constructions.encoder import PiecewiseEncoder, encoder_width, fit_piecewise_encoder
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")  # torch on 1 thread (conftest)
 
 
@@ -222,7 +221,8 @@ def test_one_constant_neuron_gives_the_two_neuron_encoder_outputs(n, d, m, b):
     g = torch.Generator().manual_seed(1)
     mix = torch.rand(20, n, generator=g, dtype=torch.float64)
     x = torch.cat([keys, (mix / mix.sum(1, keepdim=True)) @ keys])
-    np.testing.assert_allclose(_evaluate(one, x), _evaluate(two, x), rtol=1e-9, atol=1e-9 * (1 + np.abs(_evaluate(two, x)).max()))
+    np.testing.assert_allclose(_evaluate(one, x), _evaluate(two, x), rtol=1e-9,
+                               atol=1e-9 * (1 + np.abs(_evaluate(two, x)).max()))
 
 
 def test_constant_neurons_must_be_1_or_2():

@@ -8,8 +8,13 @@ import pytest
 import torch
 
 from factmlp.capacity import measure_capacity
-from factmlp.constructions.hebbian import (bilinear_features, build_hebbian_mlp, fit_bilinear_factor, raw_readout,
-                                           ridge_readout)
+from factmlp.constructions.hebbian import (
+    bilinear_features,
+    build_hebbian_mlp,
+    fit_bilinear_factor,
+    raw_readout,
+    ridge_readout,
+)
 from factmlp.embeddings import make_key_value_tables
 from factmlp.facts import FactSet, evaluate_mlp, make_mapping
 from factmlp.methods import get_method

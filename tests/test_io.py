@@ -16,7 +16,6 @@ import torch
 from factmlp.io import atomic_path, derive_seed, load_tensors, save_tensors, write_tsv
 from factmlp.tables import loglog_slope
 
-
 # --------------------------------------------------------------------------- derive_seed
 
 

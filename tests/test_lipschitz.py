@@ -61,7 +61,8 @@ def test_analytic_bound_is_exact_for_a_constant_gate():
     d, h = 4, 4
     g = torch.Generator().manual_seed(5)
     up = torch.randn(h, d, generator=g, dtype=torch.float64)
-    mlp = GatedMLP.from_weights(gate_w=torch.zeros(h, d, dtype=torch.float64), gate_b=torch.ones(h, dtype=torch.float64),
+    mlp = GatedMLP.from_weights(gate_w=torch.zeros(h, d, dtype=torch.float64),
+                                gate_b=torch.ones(h, dtype=torch.float64),
                                 up_w=up, up_b=torch.randn(h, generator=g, dtype=torch.float64),
                                 down_w=torch.eye(d, dtype=torch.float64), activation="identity")
     assert gated_lipschitz_bound(mlp, 3.0) == pytest.approx(float(torch.linalg.svdvals(up)[0]), rel=1e-12)

@@ -65,11 +65,12 @@ def test_forward_matches_formula():
 def test_from_weights_shape_errors_and_zero_biases():
     gw = torch.zeros(3, 4, dtype=torch.float64)
     with pytest.raises(ValueError):
-        GatedMLP.from_weights(gate_w=gw, up_w=torch.zeros(3, 5, dtype=torch.float64), down_w=torch.zeros(4, 3, dtype=torch.float64))
+        GatedMLP.from_weights(gate_w=gw, up_w=torch.zeros(3, 5, dtype=torch.float64),
+                              down_w=torch.zeros(4, 3, dtype=torch.float64))
     with pytest.raises(ValueError):
         GatedMLP.from_weights(gate_w=gw, up_w=gw.clone(), down_w=torch.zeros(4, 2, dtype=torch.float64))
     mlp = GatedMLP.from_weights(gate_w=gw, up_w=gw.clone(), down_w=torch.ones(4, 3, dtype=torch.float64))
-    assert torch.count_nonzero(mlp.gate.bias) == torch.count_nonzero(mlp.up.bias) == torch.count_nonzero(mlp.down.bias) == 0
+    assert all(torch.count_nonzero(lin.bias) == 0 for lin in (mlp.gate, mlp.up, mlp.down))
 
 
 def test_bad_width_and_activation():
@@ -133,9 +134,30 @@ def test_get_method_applies_settings():
 
 
 def test_schema_method_enum_matches_registry():
-    schema = yaml.safe_load(SCHEMA.read_text())
-    enum = schema["properties"]["capacity"]["properties"]["sweeps"]["items"]["properties"]["methods"]["items"]["enum"]
-    assert sorted(enum) == method_names()
+    """The schema file lists no method names; the schema that validation uses takes them from the
+    registry (factmlp.config.load_schema), and every method may have a settings block."""
+    from factmlp.config import load_schema
+
+    raw = yaml.safe_load(SCHEMA.read_text())
+    assert "enum" not in raw["$defs"]["method"] and raw["$defs"]["method"]["x-enum-from"] == "methods"
+    schema = load_schema(SCHEMA)
+    assert schema["$defs"]["method"]["enum"] == method_names()
+    sweep = schema["properties"]["capacity"]["properties"]["sweeps"]["items"]["properties"]["methods"]
+    assert sweep["items"] == {"$ref": "#/$defs/method"}
+    assert set(schema["properties"]["methods"]["properties"]) == set(method_names())
+
+
+def test_schema_names_come_from_the_code():
+    """Editors and embedding family kinds, like methods, are filled in from their one Python list."""
+    from factmlp.config import load_schema
+    from factmlp.editing.experiment import EDITORS
+    from factmlp.embeddings import FAMILY_KINDS
+
+    schema = load_schema(SCHEMA)
+    assert schema["$defs"]["editor"]["enum"] == list(EDITORS)
+    assert schema["$defs"]["family_kind"]["enum"] == list(FAMILY_KINDS)
+    assert schema["properties"]["editing"]["properties"]["editors"]["default"] == list(EDITORS)
+    assert load_schema(SCHEMA, methods=["gd"])["$defs"]["method"]["enum"] == ["gd"]
 
 
 # --------------------------------------------------------------------------- Hermite
@@ -249,7 +271,8 @@ def _dataclass_pairs():
             (("editing", "base"), BaseSettings), (("editing", "grid"), EditSettings)]
 
 
-@pytest.mark.parametrize(("where", "cls"), _dataclass_pairs(), ids=lambda x: ".".join(x) if isinstance(x, tuple) else "")
+@pytest.mark.parametrize(("where", "cls"), _dataclass_pairs(),
+                         ids=lambda x: ".".join(x) if isinstance(x, tuple) else "")
 def test_schema_defaults_match_settings_dataclasses(where, cls):
     """Schema sections that configure a settings dataclass have exactly its fields and defaults
     (lists in the schema are tuples in the dataclass)."""

@@ -9,14 +9,37 @@ import pandas as pd
 import pytest
 import torch
 
-from factmlp.associative import (LinearMemory, SearchSettings, TrainSettings, capacity_constants, largest_stored,
-                                 memory_capacity, memory_facts, outer_product_memory, train_linear_memory,
-                                 train_relu_mlp)
-from factmlp.claims import nichani_claims
+from factmlp.claims.nichani import nichani_claims
 from factmlp.facts import FactSet, evaluate_mlp
-from factmlp.recall_task import (FactTask, RecallModelSpec, RecallTrainSettings, RecallTransformer, answer_table,
-                                 every_fact_sequences, sample_sequences, train_recall)
-from factmlp.sequential import OrthogonalAttention, SequentialSettings, split_losses, stage_summary, train_sequential
+from factmlp.nichani.associative import (
+    LinearMemory,
+    SearchSettings,
+    TrainSettings,
+    capacity_constants,
+    largest_stored,
+    memory_capacity,
+    memory_facts,
+    outer_product_memory,
+    train_linear_memory,
+    train_relu_mlp,
+)
+from factmlp.nichani.recall_task import (
+    FactTask,
+    RecallModelSpec,
+    RecallTrainSettings,
+    RecallTransformer,
+    answer_table,
+    every_fact_sequences,
+    sample_sequences,
+    train_recall,
+)
+from factmlp.nichani.sequential import (
+    OrthogonalAttention,
+    SequentialSettings,
+    split_losses,
+    stage_summary,
+    train_sequential,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

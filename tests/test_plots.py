@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from factmlp.plots import capacity_figure, usability_figure
+from factmlp.plots.capacity import capacity_figure
+from factmlp.plots.usability import usability_figure
 
 
 def _cap_rows():
@@ -48,7 +49,7 @@ def test_usability_figure_reports_spearman_within_constructions_and_pooled():
 
 
 def test_rho_law_figure_keeps_a_censored_geometry_as_a_lower_bound_outside_the_fit():
-    from factmlp.plots import rho_law_figure
+    from factmlp.plots.capacity import rho_law_figure
 
     rho = {"a": 0.6, "b": 0.4, "c": 0.3, "e": 0.1}
     cap = pd.DataFrame([{"sweep": "geometry", "method": "construction_jl", "family": f, "d": 8, "n_facts": 8,

@@ -19,8 +19,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from factmlp.config import validate_config
-
 from conftest import (
     DEFAULT_CONFIG,
     MEDIUM_CONFIG,
@@ -33,6 +31,7 @@ from conftest import (
     output_of,
     run_snakemake,
 )
+from factmlp.config import validate_config
 
 RULES_DIR = ROOT / "workflow" / "rules"
 
@@ -52,7 +51,7 @@ CITES = {
     "plot_nichani_sequential": "Nichani et al. Fig. 5",
 }
 # plot_capacity draws one figure per capacity sweep, of the sweep's figure kind: its citation and
-# its x axis (the axis label of factmlp.plots) by kind.
+# its x axis (the axis label of factmlp.plots.capacity) by kind.
 CAPACITY_KINDS = {
     "scaling": ("Dugan et al. Fig. 1", "number of facts"),
     "rho_law": ("Dugan et al. Fig. 2a", "decodability rho(V)"),

@@ -11,8 +11,18 @@ from torch import nn
 from factmlp.embeddings import make_key_value_tables
 from factmlp.facts import FactSet, make_mapping
 from factmlp.mlp import GatedMLP
-from factmlp.transformer import (AttentionSettings, RecallTask, RecallTransformer, _rope, build_vocab,
-                                 identity_fact_set, mlp_input_scale, recall_accuracy, rms_norm, train_attention)
+from factmlp.transformer import (
+    AttentionSettings,
+    RecallTask,
+    RecallTransformer,
+    _rope,
+    build_vocab,
+    identity_fact_set,
+    mlp_input_scale,
+    recall_accuracy,
+    rms_norm,
+    train_attention,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -29,7 +39,8 @@ def exact_linear_mlp(facts: FactSet) -> GatedMLP:
     """g(x) = M x with M k_i = v_f(i) exactly (needs |K| <= d): a gated MLP with a constant gate."""
     d = facts.d
     m = facts.targets.T @ torch.linalg.pinv(facts.keys.T)
-    return GatedMLP.from_weights(gate_w=torch.zeros(d, d, dtype=torch.float64), gate_b=torch.ones(d, dtype=torch.float64),
+    return GatedMLP.from_weights(gate_w=torch.zeros(d, d, dtype=torch.float64),
+                                 gate_b=torch.ones(d, dtype=torch.float64),
                                  up_w=m, down_w=torch.eye(d, dtype=torch.float64), activation="identity")
 
 
@@ -116,7 +127,8 @@ def test_only_query_and_key_projections_train():
     assert trainable == {"w_q", "w_k"}
     vocab_before = model.vocab.clone()
     mlp_before = [p.clone() for p in model.mlp.parameters()]
-    train_attention(model, facts, TASK, AttentionSettings(steps=20, batch_size=16, eval_every=10), target_offset=0, seed=0)
+    train_attention(model, facts, TASK, AttentionSettings(steps=20, batch_size=16, eval_every=10), target_offset=0,
+                    seed=0)
     assert torch.equal(model.vocab, vocab_before)
     assert all(torch.equal(a, b) for a, b in zip(mlp_before, model.mlp.parameters()))
 

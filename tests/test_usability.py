@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from factmlp.claims import usability_claims
+from factmlp.claims.usability import usability_claims
 from factmlp.facts import FactSet
 from factmlp.methods import Method
 from factmlp.transformer import AttentionSettings, RecallTask

@@ -26,7 +26,6 @@ from factmlp.whitening import (
     whitening_transform,
 )
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")  # torch on 1 thread (conftest)
 
 
@@ -371,7 +370,6 @@ def test_whiten_ridges_from_yaml_lists():
 
 def test_schema_accepts_whiten_ridges_and_code_dim_max_factor():
     from conftest import SCHEMA, TINY_CONFIG, load_yaml
-
     from factmlp.config import ConfigError, validate_config
 
     def config(**methods) -> dict:

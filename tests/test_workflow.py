@@ -11,14 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from factmlp.methods import is_trained
-
 from conftest import (
-    TINY_CONFIG,
     DEFAULT_CONFIG,
     PAPER_CONFIG,
     PIPELINE_RULES,
     ROOT,
+    TINY_CONFIG,
     copy_config_dir,
     expected_jobs,
     job_stats,
@@ -26,6 +24,7 @@ from conftest import (
     output_of,
     run_snakemake,
 )
+from factmlp.methods import is_trained
 
 
 def _expected_stats(config: dict) -> dict[str, int]:
@@ -204,7 +203,8 @@ def test_end_to_end_tiny(tiny_run):
     for (_, method, family, d, n, seed), row in by_job.items():
         mine = [
             p for p in probes
-            if (p["method"], p["family"], int(p["d"]), int(p["n_facts"]), int(p["seed"])) == (method, family, d, n, seed)
+            if (p["method"], p["family"], int(p["d"]), int(p["n_facts"]), int(p["seed"]))
+            == (method, family, d, n, seed)
         ]
         assert len(mine) == int(row["n_probes"])
         hits = [p for p in mine if int(p["width"]) == int(float(row["min_width"])) and p["variant"] == row["variant"]]

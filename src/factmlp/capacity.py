@@ -18,9 +18,9 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 
+from .constructions.encoder import EncoderFitError
 from .facts import FactSet, evaluate_mlp
 from .methods import Method
-from .constructions.encoder import EncoderFitError
 from .training import TrainingDivergedError
 
 __all__ = ["Probe", "CapacityResult", "measure_capacity", "capacity_tables", "search_min_width", "gallop_bisect"]
@@ -94,14 +94,16 @@ class _VariantFailed(Exception):
     pass
 
 
-def gallop_bisect(flipped, *, lo: int, first: int, limit: int, rel_tol: float, relative_to: str) -> tuple[int, int | None]:
+def gallop_bisect(
+    flipped, *, lo: int, first: int, limit: int, rel_tol: float, relative_to: str
+) -> tuple[int, int | None]:
     """Boundary of a monotone predicate: ``flipped(x)`` is False below some x* and True from x* on.
 
     ``lo`` is a point known not to be flipped (it is not probed). Gallop x = first, 2 first, 4 first,
     ... (capped at ``limit``) until a flipped point ``hi``; then bisect (lo, hi) until
     ``hi - lo <= max(1, int(rel_tol * ref))`` with ref = hi or lo (``relative_to``). Returns
     (lo, hi), ``hi`` None when not even ``limit`` is flipped (``lo`` is then the last point probed).
-    Shared by the width search here and the facts search of :mod:`factmlp.associative`.
+    Shared by the width search here and the facts search of :mod:`factmlp.nichani.associative`.
     """
     if relative_to not in ("hi", "lo"):
         raise ValueError(f"relative_to must be 'hi' or 'lo', got {relative_to!r}")
@@ -133,7 +135,8 @@ def measure_capacity(
     """Smallest MLP with which ``method`` stores ``facts`` (every fact), with all probes.
 
     The searched size is the method's ``size_name`` (the hidden width, or the encoder-decoder
-    construction's code dimension m'), capped by its ``max_size(facts)``; ``hidden`` and ``param_count`` always describe the built MLP, and
+    construction's code dimension m'), capped by its ``max_size(facts)``; ``hidden`` and
+    ``param_count`` always describe the built MLP, and
     ``max_probed_params`` the largest one probed (the lower bound when nothing stored). A method
     with several ``variants(facts)`` (e.g. the construction over several bucket sizes, which sets the
     hidden width per code dimension) is searched once per variant and the variant with the fewest

@@ -2,6 +2,8 @@
 
 :func:`validate_config` checks a config dict against the JSON schema (types, ranges, enums,
 required keys; it fills the schema's defaults in place) and then checks names across sections.
+The schema's lists of method, editor and embedding-kind names come from the Python code
+(:func:`load_schema`), not from the schema file.
 Every error is a :class:`ConfigError` whose message starts with the offending key, e.g.
 ``config error at capacity.sweeps[0].points[1].d: -3 is less than the minimum of 1``.
 
@@ -26,11 +28,10 @@ from __future__ import annotations
 import copy
 import math
 import os
-from pathlib import Path
 
 import yaml
 
-__all__ = ["ConfigError", "validate_config", "load_schema"]
+__all__ = ["ConfigError", "validate_config", "load_schema", "registered_names"]
 
 
 class ConfigError(ValueError):
@@ -44,9 +45,48 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
-def load_schema(path: str | os.PathLike) -> dict:
+def load_schema(path: str | os.PathLike, *, methods: list[str] | None = None) -> dict:
+    """The JSON schema at ``path`` with the lists of names that Python owns filled in.
+
+    The schema does not repeat the method registry, the editors or the embedding family kinds:
+    a node marked ``x-enum-from: <list>`` gets that list as its ``enum`` and one marked
+    ``x-default-from: <list>`` as its ``default`` (lists: :func:`registered_names`). One source
+    for each list, so adding a method, editor or kind in Python makes it valid config at once,
+    and an unknown name still fails validation before any job runs, naming its key, as an enum
+    written into the schema did. ``methods``: the method names to allow (default: the registry).
+    """
     with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        schema = yaml.safe_load(fh)
+    names = registered_names(methods=methods)
+
+    def fill(node):
+        if isinstance(node, dict):
+            for marker, key in (("x-enum-from", "enum"), ("x-default-from", "default")):
+                if marker in node:
+                    if node[marker] not in names:
+                        raise KeyError(f"schema {path}: {marker}: {node[marker]!r} is not one of {sorted(names)}")
+                    node[key] = list(names[node[marker]])
+            for value in node.values():
+                fill(value)
+        elif isinstance(node, list):
+            for value in node:
+                fill(value)
+
+    fill(schema)
+    return schema
+
+
+def registered_names(*, methods: list[str] | None = None) -> dict[str, list[str]]:
+    """The lists of names the schema reads (``x-enum-from``): ``methods`` (the registry,
+    :func:`factmlp.methods.method_names`, unless given), ``editors``
+    (:data:`factmlp.editing.experiment.EDITORS`) and ``family_kinds``
+    (:data:`factmlp.embeddings.FAMILY_KINDS`)."""
+    from .editing.experiment import EDITORS
+    from .embeddings import FAMILY_KINDS
+    from .methods import method_names
+
+    return {"methods": list(method_names() if methods is None else methods), "editors": list(EDITORS),
+            "family_kinds": list(FAMILY_KINDS)}
 
 
 def _validator(schema: dict):
@@ -85,7 +125,7 @@ def validate_config(config: dict, schema_path: str | os.PathLike, *, methods: li
             raise ConfigError(f"config error at {key}: no longer a config key: the device, threads and "
                               "resources are runtime settings, given by a profile (profiles/gpu, "
                               "profiles/slurm-gpu) or --set-resources/--set-threads; see config/README.md")
-    schema = load_schema(schema_path)
+    schema = load_schema(schema_path, methods=methods)
     errors = list(_validator(schema).iter_errors(config))
     if errors:
         err = jsonschema.exceptions.best_match(errors)
@@ -315,12 +355,14 @@ def _check_families(used, points, families, where, fail, facts) -> None:
 
     for j, fam in enumerate(used):
         if fam not in families:
-            fail(f"{where}.families[{j}]", f"unknown family {fam!r}; defined in embeddings.families: {', '.join(families)}")
+            fail(f"{where}.families[{j}]",
+                 f"unknown family {fam!r}; defined in embeddings.families: {', '.join(families)}")
         spec = families[fam]
         if spec["kind"] == "minilm":
             for k, p in enumerate(points):
                 if p["d"] > MINILM_DIM:
-                    fail(f"{where}.points[{k}].d", f"{p['d']} exceeds the {MINILM_DIM} dimensions of family {fam!r} (minilm)")
+                    fail(f"{where}.points[{k}].d",
+                         f"{p['d']} exceeds the {MINILM_DIM} dimensions of family {fam!r} (minilm)")
         try:
             limit = family_max_rows(spec["kind"])
         except ImportError as exc:

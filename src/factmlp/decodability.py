@@ -594,7 +594,8 @@ def _solve(v: torch.Tensor, *, deadline: float, batch_size: int, tol: float, ini
                               torch.cat([cross, a_new @ a_new.transpose(1, 2)], dim=2)], dim=1)
             a = torch.cat([a, a_new], dim=1)
         else:
-            log.warning("decodability: %d anchors did not reach tol=%g in %d rounds", int((~done).sum()), tol, max_rounds)
+            log.warning("decodability: %d anchors did not reach tol=%g in %d rounds", int((~done).sum()), tol,
+                        max_rounds)
         infeasible = dup | (hi < infeasible_tol) | (lo <= 0)
         rho_lo[idx] = torch.where(infeasible, torch.zeros_like(lo), torch.minimum(lo, hi))
         rho_hi[idx] = torch.where(dup | (hi < infeasible_tol), torch.zeros_like(hi), hi)

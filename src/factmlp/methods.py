@@ -5,8 +5,10 @@ metrics. The capacity search, the Transformer experiments and the editing experi
 see this interface, so GD, NTK and the constructions replace each other in one sweep.
 
 Adding a method: subclass :class:`Method`, give it a ``name`` and a settings dataclass
-``Settings``, decorate it with :func:`register`, and add the name to the config schema's enum
-(``tests/test_methods.py`` checks that the two agree).
+``Settings``, decorate it with :func:`register`, import its module in :func:`_load_builtin`, and
+give its settings a block under the config schema's ``methods``. The registry is the one list of
+method names: the schema's method enum is filled in from it (:func:`factmlp.config.load_schema`)
+and the figures need no list of methods (:mod:`factmlp.plots.common`).
 """
 
 from __future__ import annotations
@@ -110,4 +112,4 @@ def get_method(name: str, **settings) -> Method:
 def _load_builtin() -> None:
     # importing the modules runs their @register decorators
     from . import training  # noqa: F401
-    from .constructions import codebook, encoder_decoder, hebbian, ntk  # noqa: F401
+    from .constructions import codebook, encoder_decoder, gd_encdec, hebbian, ntk  # noqa: F401

@@ -33,9 +33,17 @@ from .facts import FactSet, evaluate_mlp
 from .io import derive_seed
 from .lipschitz import gated_lipschitz_bound, jacobian_norm
 from .methods import Method
-from .transformer import (AttentionSettings, RecallTask, RecallTransformer, build_vocab, identity_fact_set,
-                          mlp_input_scale, recall_accuracy, train_attention)
 from .training import TrainingDivergedError, resolve_device
+from .transformer import (
+    AttentionSettings,
+    RecallTask,
+    RecallTransformer,
+    build_vocab,
+    identity_fact_set,
+    mlp_input_scale,
+    recall_accuracy,
+    train_attention,
+)
 
 __all__ = ["SCHEDULES", "UsabilitySettings", "usability_sizes", "second_fact_set", "measure_usability"]
 
@@ -117,7 +125,8 @@ def measure_usability(facts: FactSet, method: Method, capacity_size: int, *, see
                                  train_norms=train.train_norms, rope_base=train.rope_base, dtype=dtype).to(device)
 
     def recall(m: RecallTransformer, fs: FactSet) -> float:
-        return recall_accuracy(m, fs, task, target_offset=offset, repeats=train.eval_repeats, seed=derive_seed(seed, "eval"))
+        return recall_accuracy(m, fs, task, target_offset=offset, repeats=train.eval_repeats,
+                               seed=derive_seed(seed, "eval"))
 
     pretrained = None
     if "pretrain_then_insert" in settings.schedules:
@@ -148,7 +157,8 @@ def measure_usability(facts: FactSet, method: Method, capacity_size: int, *, see
         for schedule in settings.schedules:
             if schedule == "insert_then_train":
                 m = model(mlp1.to(device), "insert")
-                fit = train_attention(m, facts, task, train, target_offset=offset, seed=derive_seed(seed, "train", "insert"))
+                fit = train_attention(m, facts, task, train, target_offset=offset,
+                                      seed=derive_seed(seed, "train", "insert"))
                 m.swap_mlp(mlp2.to(device))
             else:
                 m = pretrained

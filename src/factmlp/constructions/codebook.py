@@ -228,7 +228,8 @@ def fit_codebook(values: torch.Tensor, anchors: torch.Tensor, code_dim: int, *, 
                     margins = codebook_margins(dec.detach(), codes.detach(), values, anchors)
             m = float(margins.min())
             if m > best[0] + s.rel_improve * abs(best[0]):
-                best, stale = (m, dec.detach().to(torch.float64).clone(), codes.detach().to(torch.float64).clone(), step), 0
+                best = (m, dec.detach().to(torch.float64).clone(), codes.detach().to(torch.float64).clone(), step)
+                stale = 0
             else:
                 stale += 1
             if stale >= s.patience or time.perf_counter() - t0 > s.max_seconds:

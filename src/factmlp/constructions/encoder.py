@@ -33,8 +33,8 @@ Recipe
    0.4-1.4 at d=64, |K|=512 and d=128, |K|=2048 on spherical, spike, kappa and MiniLM keys, for
    b = d - 4 and b = d; with one free constant per coordinate every case fits to <= 7e-11).
 
-Hidden width h = (B + c) m' with B = ceil(N/b) buckets and c = ``constant_neurons``. Forward substitution bucket by bucket is
-unstable (errors grow ~b per bucket) and is deliberately not used.
+Hidden width h = (B + c) m' with B = ceil(N/b) buckets and c = ``constant_neurons``. Forward
+substitution bucket by bucket is unstable (errors grow ~b per bucket) and is deliberately not used.
 """
 
 from __future__ import annotations

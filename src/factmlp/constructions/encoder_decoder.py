@@ -55,8 +55,8 @@ from ..whitening import fold_whitening, parse_whiten_ridges, pinned_whitening, w
 from .encoder import fit_piecewise_encoder
 
 __all__ = [
-    "ConstructionSettings", "Construction", "ConstructionWhitened", "ConstructionJL", "ConstructionJLWhitened", "jl_projection",
-    "build_encoder_decoder", "target_separators",
+    "ConstructionSettings", "Construction", "ConstructionWhitened", "ConstructionJL", "ConstructionJLWhitened",
+    "jl_projection", "build_encoder_decoder", "target_separators",
 ]
 
 

@@ -45,7 +45,9 @@ TEMPLATES = (
 )
 
 
-def fake_names(n: int, *, generator: torch.Generator, syllables: tuple[int, int] = (2, 3), prefix: str = "") -> list[str]:
+def fake_names(
+    n: int, *, generator: torch.Generator, syllables: tuple[int, int] = (2, 3), prefix: str = ""
+) -> list[str]:
     """``n`` distinct capitalised names of 2-3 syllables drawn from the word lists."""
     names: list[str] = []
     seen: set[str] = set()

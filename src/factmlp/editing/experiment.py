@@ -9,7 +9,8 @@ training templates 1..n_train-1, which the base model was trained on: the hebbia
 where the base sees every template and an edit must carry over to the fact's other phrasings),
 ``paraphrase_unseen`` (edited facts, the held-out templates no model saw: reported, not scored;
 with 8 of 12 templates the base itself recalls these at ~0.5, review 2026-11 Check 6),
-specificity (preserved facts, training templates; ``specificity_paraphrase`` on the held-out ones), ``score_gm`` = geometric mean of efficacy, paraphrase and specificity (Dugan Fig 4
+specificity (preserved facts, training templates; ``specificity_paraphrase`` on the held-out ones),
+``score_gm`` = geometric mean of efficacy, paraphrase and specificity (Dugan Fig 4
 caption) and ``score_hm`` = their harmonic mean (the MEMIT and hebbian-mlps convention), and the
 non-fact perplexity ratio exp(CE_after - CE_before) over the template-word targets of the
 training templates. As in the hebbian-mlps code, the best grid point per (method, #edits) is chosen by
@@ -28,7 +29,8 @@ import itertools
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -42,8 +44,12 @@ from .corpus import Corpus
 from .editors import alphaedit_update, apply_update, clip_residuals, fit_deltas, memit_update, rome_update
 from .lm import EditLM
 
+if TYPE_CHECKING:  # pandas appears only in annotations here (best_per_editor's DataFrames)
+    import pandas as pd
+
 __all__ = ["BaseSettings", "EditSettings", "EDITORS", "fact_embeddings", "corpus_facts", "train_base", "edit_plan",
-           "fact_accuracy", "nonfact_ce", "relabel_objects", "fact_mlp_seed", "SWAP_SEEDS", "EvalCache", "run_edits", "scores", "save_base", "load_base", "best_per_editor"]
+           "fact_accuracy", "nonfact_ce", "relabel_objects", "fact_mlp_seed", "SWAP_SEEDS", "EvalCache", "run_edits",
+           "scores", "save_base", "load_base", "best_per_editor"]
 
 log = logging.getLogger("factmlp.editing")
 
@@ -343,7 +349,8 @@ SWAP_SEEDS = ("base", "fresh")
 
 
 def run_edits(model: EditLM, corpus: Corpus, vocab: torch.Tensor, method: Method, size: int, fraction: float,
-              settings: EditSettings, *, base_ce: float, seed: int, editors=EDITORS, swap_seed: str = "base") -> list[dict]:
+              settings: EditSettings, *, base_ce: float, seed: int, editors=EDITORS,
+              swap_seed: str = "base") -> list[dict]:
     """One row per (editor, grid point) for editing ``fraction`` of the facts of the base ``model``.
 
     ``swap_seed``: "base" builds the swapped-in MLP with the base fact MLP's seed (:func:`fact_mlp_seed`:

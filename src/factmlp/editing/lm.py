@@ -13,11 +13,12 @@ The MLP slot is the hebbian-mlps "BinaryMoE": a sigmoid router r (2-layer MLP) m
 MLP F with a trained rank-``other_rank`` linear "other" expert that writes the template words
 (the fact MLP stores only subject -> object). Both experts' outputs are RMS-normalised before the
 mix (the hebbian-mlps ``moe_mlp_out_norm`` option), so the router alone decides which expert
-speaks, whatever the output scale of the fact MLP (GD, constructed, or edited). ``delta`` (zero unless set) is added to the fact
-MLP's output at the last position: the hook through which the editors fit their target values.
-Trainable: the Q/K projections, the router, the other expert and the scalar temperature (argmax-neutral; with
-frozen unit-norm embeddings the logits could not otherwise be sharper than sqrt(d), which caps
-the next-token loss of the template words far above its floor).
+speaks, whatever the output scale of the fact MLP (GD, constructed, or edited). ``delta`` (zero
+unless set) is added to the fact MLP's output at the last position: the hook through which the
+editors fit their target values. Trainable: the Q/K projections, the router, the other expert and
+the scalar temperature (argmax-neutral; with frozen unit-norm embeddings the logits could not
+otherwise be sharper than sqrt(d), which caps the next-token loss of the template words far above
+its floor).
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class EditLM(nn.Module):
         return self.fact_mlp(z.to(dt)).to(z.dtype)
 
     def router(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(nn.functional.gelu(z @ self.router_w1.T + self.router_b1) @ self.router_w2.T + self.router_b2)
+        hidden = nn.functional.gelu(z @ self.router_w1.T + self.router_b1)
+        return torch.sigmoid(hidden @ self.router_w2.T + self.router_b2)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits (B, T, n_tokens) at every position."""

@@ -26,7 +26,7 @@ Choices the paper leaves open or that we change (settings unless marked fixed):
 - AdamW without weight decay and without schedule, as in the paper; the paper retries each
   probe with lr in (1e-3, 3e-3, 1e-2) until one succeeds: ``lrs`` lists the rates tried in order.
 - The capacity search (largest |S| = |R| = size that is stored, #facts = size^2, the paper's
-  "linear" task scaling with D fixed) is :func:`factmlp.associative.largest_stored`; every probe
+  "linear" task scaling with D fixed) is :func:`factmlp.nichani.associative.largest_stored`; every probe
   draws its own fact table and initialisation from ``derive_seed(seed, ..., size)``.
 - The noise vocabulary is n_noise = |S| + |R| unless set (the paper's sweeps).
 """
@@ -41,14 +41,14 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from ..io import derive_seed
+from ..training import resolve_device
 from .associative import largest_stored
-from .io import derive_seed
-from .training import resolve_device
 
 __all__ = ["FactTask", "RecallModelSpec", "RecallTrainSettings", "RecallTransformer", "answer_table",
            "sample_sequences", "every_fact_sequences", "train_recall", "recall_capacity", "tradeoff_cell"]
 
-log = logging.getLogger("factmlp.recall_task")
+log = logging.getLogger("factmlp.nichani.recall_task")
 
 
 @dataclass(frozen=True)

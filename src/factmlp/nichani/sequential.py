@@ -44,13 +44,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .io import derive_seed
+from ..io import derive_seed
 from .recall_task import FactTask, answer_table, every_fact_sequences, sample_sequences
 
 __all__ = ["SEQUENTIAL_MODELS", "SequentialSettings", "OrthogonalAttention", "split_losses", "train_sequential",
            "stage_summary"]
 
-log = logging.getLogger("factmlp.sequential")
+log = logging.getLogger("factmlp.nichani.sequential")
 
 SEQUENTIAL_MODELS = ("linear", "softmax")
 
@@ -160,5 +160,6 @@ def stage_summary(curve, *, answers_per_relation: int, n_answers: int, tol: floa
                      and (math.isnan(fact) or r["step"] < fact))
     plateau = between[len(between) // 2] if between else math.nan
     return {"relation_step": rel, "fact_step": fact,
-            "hallucination_steps": (fact if not math.isnan(fact) else max(steps)) - rel if not math.isnan(rel) else math.nan,
+            "hallucination_steps": ((fact if not math.isnan(fact) else max(steps)) - rel
+                                    if not math.isnan(rel) else math.nan),
             "plateau_loss": plateau, "relation_only_loss": ln_d, "uniform_loss": math.log(n_answers)}

@@ -1,12 +1,9 @@
-"""results/claims.tsv: each paper claim, its paper value, the measured value and pass/fail.
+"""Claims C1-C5 and B1 from the capacity and rho tables (results/tables/capacity.tsv, rho.tsv).
 
-Ids, statements and pass rules are fixed in shared/claims.md (revision 2). Every measured value
-is computed here from the pipeline's tidy tables, never typed in. Claims whose measurement was not
-run at this scale (its sweep or method absent from the config) are ``n/a`` with the reason; a
-claim whose sweep ran but cannot be decided (too few points, seeds, geometries) is ``false`` with
-the reason.
+Ids, statements and pass rules are fixed in shared/claims.md (revision 2); every measured value is
+computed here from the tidy tables.
 
-Sweeps are found by name (:data:`SWEEP_NAMES`): ``scaling`` (d and #facts varied jointly; C1,
+Sweeps are found by name (:data:`factmlp.claims.common.SWEEP_NAMES`): ``scaling`` (d and #facts varied jointly; C1,
 C2, C5, B1), ``fixed-d`` (fixed d, #facts up to d^2/2 at each d; C2), ``geometry`` (fixed #facts, untied
 spherical keys, values from >= 6 families, >= 3 seeds; C3, C4) and ``families`` (fixed #facts,
 tied keys; C4, reported beside C3).
@@ -23,46 +20,36 @@ undetermined (``?``). A bound confirms a threshold only in its direction (``>= 7
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
-from .tables import loglog_slope
+from ..tables import loglog_slope
+from .common import (
+    _POINT,
+    CLAIM_COLUMNS,
+    SWEEP_NAMES,
+    _as_bool,
+    _confirms_at_least,
+    _confirms_at_most,
+    _fmt_point,
+    _fmt_ratio,
+    _na,
+    _notes,
+    _num,
+    _row,
+    is_closed_form,
+    is_v2_builder,
+)
 
-__all__ = ["CLAIM_COLUMNS", "SWEEP_NAMES", "capacity_claims", "closed_form_claims", "usability_claims",
-           "editing_claims", "nichani_claims", "median_over_seeds", "point_table", "rho_law_fit",
-           "scaling_slopes", "spearman", "is_closed_form", "is_v2_builder", "closed_form_points"]
+__all__ = ["RHO_LAW_CONSTRUCTION", "capacity_claims", "closed_form_claims", "closed_form_points", "median_over_seeds",
+           "point_table", "rho_law_fit", "scaling_slopes"]
 
-CLAIM_COLUMNS = ["claim", "statement", "source", "paper_value", "measured_value", "scale", "pass", "evidence"]
-SWEEP_NAMES = {"scaling": "scaling", "fixed-d": "fixed-d", "geometry": "geometry", "families": "families"}
-CLOSED_FORM_PREFIX = "construction"  # construction, construction_whitened, construction_jl, ...
 # The construction that decides the rho-law claims C3 and C4 when the sweep has it: the JL decoder
 # with m' searched past d. Why: both claims are about m' ~ log|V| / rho^2, the JL regime; the
 # orthogonal decoder capped at m' <= d is exact at m' = d whatever rho is, so near the cap its cost
 # stops following rho and the whitening gain is capped at d / m'_whitened (review 2026-11, Check 2).
 # Fixed before any run; the orthogonal construction is reported beside it in both rows.
 RHO_LAW_CONSTRUCTION = "construction_jl"
-PAPER_GD = {"lr": 1e-3, "lr_min": 1e-6, "epochs": 10000}  # Dugan et al.'s GD protocol
-_POINT = ["family", "d", "n_facts"]
-_BORING_SETTINGS = {"ridge", "device", "dtype", "log_every", "max_seconds"}
-
-
-def is_closed_form(method: str) -> bool:
-    """A closed-form construction: every method whose name starts with ``construction``."""
-    return str(method).startswith(CLOSED_FORM_PREFIX)
-
-
-def _as_bool(s: pd.Series) -> pd.Series:
-    if pd.api.types.is_bool_dtype(s):
-        return s.fillna(False).astype(bool)
-    if pd.api.types.is_numeric_dtype(s):
-        return s.fillna(0).astype(bool)
-    return s.astype(str).str.strip().str.lower().isin(["true", "1", "1.0"])
-
-
-def _num(s: pd.Series) -> pd.Series:
-    return pd.to_numeric(s, errors="coerce").astype(float)
 
 
 def median_over_seeds(cap: pd.DataFrame, sweep: str) -> pd.DataFrame:
@@ -74,7 +61,6 @@ def median_over_seeds(cap: pd.DataFrame, sweep: str) -> pd.DataFrame:
     out = g["param_count"].median().rename("param_count").to_frame()
     out["all_found"] = g["found"].apply(lambda s: bool(_as_bool(s).all()))
     return out[out["all_found"]].reset_index()
-
 
 def point_table(cap: pd.DataFrame, sweep: str, methods=None) -> pd.DataFrame:
     """Per (method, family, d, n_facts) of one sweep: the median over seeds of the min params,
@@ -103,7 +89,6 @@ def point_table(cap: pd.DataFrame, sweep: str, methods=None) -> pd.DataFrame:
                                    int(g["seed"].nunique()), "/".join(variants)])))
     return pd.DataFrame(out, columns=cols)
 
-
 def rho_law_fit(points: pd.DataFrame) -> dict:
     """Least squares of log(params) on log(1/rho^2) (the JL law m' ~ log|V| / rho^2).
 
@@ -120,7 +105,6 @@ def rho_law_fit(points: pd.DataFrame) -> dict:
     r2 = 1.0 - float(resid @ resid) / ss_tot if ss_tot > 0 else float("nan")
     return {"slope": float(slope), "intercept": float(intercept), "r2": r2, "n": len(x)}
 
-
 def scaling_slopes(cap: pd.DataFrame, sweeps: list[str]) -> pd.DataFrame:
     """Fitted log-log slope of min params (median over seeds) vs #facts per (sweep, method, family)."""
     rows = []
@@ -131,113 +115,6 @@ def scaling_slopes(cap: pd.DataFrame, sweeps: list[str]) -> pd.DataFrame:
                          "n_facts_min": int(g["n_facts"].min()), "n_facts_max": int(g["n_facts"].max()),
                          "slope": loglog_slope(g["n_facts"], g["param_count"])})
     return pd.DataFrame(rows, columns=["sweep", "method", "family", "n_points", "n_facts_min", "n_facts_max", "slope"])
-
-
-def spearman(x, y) -> float:
-    """Spearman rank correlation (average ranks for ties; NaN with < 3 points or a constant side)."""
-    x, y = pd.Series(np.asarray(x, float)), pd.Series(np.asarray(y, float))
-    ok = x.notna() & y.notna()
-    x, y = x[ok], y[ok]
-    if len(x) < 3 or x.nunique() < 2 or y.nunique() < 2:
-        return float("nan")
-    return float(x.rank().corr(y.rank()))
-
-
-# --------------------------------------------------------------------------- formatting helpers
-
-
-def _row(claim, statement, source, paper, measured, scale, passed, evidence) -> dict:
-    verdict = "n/a" if passed is None else ("true" if passed else "false")
-    return dict(zip(CLAIM_COLUMNS, [claim, statement, source, paper, measured, scale, verdict, evidence]))
-
-
-def _na(claim, statement, source, paper, scale, why) -> dict:
-    return _row(claim, statement, source, paper, "not measured", scale, None, why)
-
-
-def _fmt_ratio(value: float, bound: str, digits: int = 1) -> str:
-    if bound == "?":
-        return "undetermined (neither stores)"
-    prefix = {"=": "", ">=": ">=", "<=": "<="}[bound]
-    return f"{prefix}{value:.{digits}f}x"
-
-
-def _fmt_point(r) -> str:
-    return f"{r['family']} d={int(r['d'])} |K|={int(r['n_facts'])}"
-
-
-def _confirms_at_least(value: float, bound: str, threshold: float) -> bool:
-    return bound in ("=", ">=") and bool(value >= threshold)
-
-
-def _confirms_at_most(value: float, bound: str, threshold: float) -> bool:
-    return bound in ("=", "<=") and bool(value <= threshold)
-
-
-def _settings_of(cap: pd.DataFrame, method: str, sweeps) -> list[dict]:
-    """The distinct parsed ``settings`` JSON of a method's rows in these sweeps."""
-    if "settings" not in cap:
-        return []
-    rows = cap[(cap["method"] == method) & cap["sweep"].isin(list(sweeps))]
-    out = []
-    for text in dict.fromkeys(str(s) for s in rows["settings"].dropna()):
-        try:
-            s = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(s, dict) and s not in out:
-            out.append(s)
-    return out
-
-
-def _gd_protocol(s: dict, label: str) -> str:
-    def g(key, fmt):
-        return format(s[key], fmt) if key in s and s[key] is not None else "?"
-
-    text = f"{label}: full-batch Adam lr {g('lr', 'g')} cosine to {g('lr_min', 'g')}, {g('epochs', '')} epochs"
-    if "activation" in s:
-        text += f", activation {s['activation']}"
-    try:
-        paper = all(float(s[k]) == v for k, v in PAPER_GD.items())
-    except (KeyError, TypeError, ValueError):
-        paper = False
-    return text + (" (the paper's protocol)" if paper else
-                   " (not the paper's protocol: lr 1e-3 cosine to 1e-6, 10,000 epochs)")
-
-
-def _method_note(cap: pd.DataFrame, method: str, sweeps) -> str:
-    """The method's variant for the evidence: the GD protocol of gd-trained methods, the settings
-    of the others (``settings`` JSON) and the variants its searches kept (``variant`` column)."""
-    settings = _settings_of(cap, method, sweeps)
-    label = {"gd": "GD", "gd_encdec": "GD enc-dec"}.get(method, method)
-    if method.startswith("gd"):
-        parts = [_gd_protocol(s, label) for s in settings] or [f"{label}: settings not recorded"]
-        extra = [", ".join(f"{k} {s[k]}" for k in ("code_dim", "projection", "train_decoder") if k in s)
-                 for s in settings]
-        parts = [p + (f", {e}" if e else "") for p, e in zip(parts, extra)] if settings else parts
-    else:
-        parts = [f"{label}: " + ", ".join(f"{k} {v}" for k, v in sorted(s.items()) if _shown(k, v, s))
-                 for s in settings] or [f"{label}: settings not recorded"]
-    text = " | ".join(parts)
-    if "variant" in cap:
-        rows = cap[(cap["method"] == method) & cap["sweep"].isin(list(sweeps))]
-        variants = sorted({str(v) for v in rows["variant"].dropna() if str(v)})
-        if variants:
-            text += f" (variants kept: {'/'.join(variants)})"
-    return text
-
-
-def _shown(key: str, value, settings: dict) -> bool:
-    """Whether a setting names the variant: not bookkeeping, not empty, no ridge of a method that does not whiten."""
-    if key in _BORING_SETTINGS or value is None or value == [] or value == "":
-        return False
-    return not (key.startswith("whiten_") and settings.get("whiten") is False)
-
-
-def _notes(cap: pd.DataFrame, methods, sweeps) -> str:
-    present = [m for m in methods if ((cap["method"] == m) & cap["sweep"].isin(list(sweeps))).any()]
-    return "; ".join(_method_note(cap, m, sweeps) for m in present)
-
 
 def _ratios(pts: pd.DataFrame, num: str, den: str, by=tuple(_POINT)) -> pd.DataFrame:
     """num/den per point where both methods have a value, with the ratio's bound (see module doc)."""
@@ -265,12 +142,10 @@ def capacity_claims(cap: pd.DataFrame, rho: pd.DataFrame, families: dict, *, sca
             _c4(cap, families, sweeps, scale), _c5(cap, sweeps, scale)]
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
-
 def _ev_capacity(sweeps: list[str], extra: str = "") -> str:
     names = ", ".join(sweeps)
     figs = ", ".join(f"results/figures/capacity_{s}.pdf" for s in sweeps)
     return f"results/tables/capacity.tsv (sweep {names}){extra}; {figs}"
-
 
 def _c1(cap, sweeps, scale):
     s1 = ("C1", "The closed-form construction's min-params-vs-facts slope matches GD's", "Dugan Fig 1, 2b",
@@ -290,7 +165,6 @@ def _c1(cap, sweeps, scale):
     return _row(*s1, f"construction {sc:.3f}, gd {sg:.3f}, |diff| {abs(sc - sg):.3f} "
                 f"(points where every seed stored: construction {int((med['method'] == 'construction').sum())}, "
                 f"gd {int((med['method'] == 'gd').sum())})", scale, ok, ev)
-
 
 def _c2(cap, sweeps, scale):
     s2 = ("C2", "The construction needs 5-150x fewer params than NTK", "Dugan Fig 1, 2b", "5-150x")
@@ -341,7 +215,6 @@ def _c2(cap, sweeps, scale):
     ok = every and largest and not blocking
     measured = f"{summary}; every ratio >= 5 {every}, largest >= 20 {largest}; per point: {per_point}"
     return _row(*s2, measured, scale, bool(ok), "; ".join([ev, *blocking, *notes]))
-
 
 def _c3(cap, rho, families, sweeps, scale):
     s3 = ("C3", "rho predicts MLP size (R^2 > 0.97) for GD and construction", "Dugan Fig 2a", "R^2 > 0.97")
@@ -413,7 +286,6 @@ def _c3(cap, rho, families, sweeps, scale):
     ok = bool(verdicts) and all(verdicts)
     return _row(*s3, "; ".join(parts), scale, ok, f"{ev}; {'; '.join(problems)}" if problems else ev)
 
-
 def _rho_median(rho: pd.DataFrame, d, n, seeds) -> pd.DataFrame:
     """Median rho over the given seeds per family at one (d, n_facts)."""
     if rho is None or not {"family", "d", "n_facts", "rho"} <= set(rho.columns):
@@ -422,7 +294,6 @@ def _rho_median(rho: pd.DataFrame, d, n, seeds) -> pd.DataFrame:
     if "seed" in r and len(seeds):
         r = r[r["seed"].isin(seeds)]
     return r.groupby("family")["rho"].median().reset_index()
-
 
 def _c4(cap, families, sweeps, scale):
     s4 = ("C4", "Whitening cuts the construction's cost (up to 32x)", "Dugan Fig 2a", "up to 32x")
@@ -475,7 +346,6 @@ def _c4(cap, families, sweeps, scale):
                 parts.append(f"{m}/{m}_whitened in sweep '{s}' [not deciding]: {detail}")
     return _row(*s4, "; ".join(parts), scale, bool(every and largest), "; ".join([ev, *notes]))
 
-
 def _c5(cap, sweeps, scale):
     s5 = ("C5", "A GD-trained encoder/decoder narrows the gap to GD from ~20x to ~4x", "Dugan Fig 2c", "~20x -> ~4x")
     sc_name = SWEEP_NAMES["scaling"]
@@ -493,11 +363,9 @@ def _c5(cap, sweeps, scale):
     return _row(*s5, f"median construction/GD {ra:.1f}x (n={len(a)}), GD enc-dec/GD {rb:.1f}x (n={len(b)})", scale,
                 bool(rb <= ra / 2), ev)
 
-
 def _xy(med: pd.DataFrame, method: str):
     m = med[med["method"] == method]
     return m["n_facts"], m["param_count"]
-
 
 def _paired(med: pd.DataFrame, a: str, b: str, by=("family", "d", "n_facts")) -> pd.DataFrame:
     """Rows where both methods have a value, columns ``a`` and ``b`` (param counts)."""
@@ -509,18 +377,12 @@ def _paired(med: pd.DataFrame, a: str, b: str, by=("family", "d", "n_facts")) ->
 # --------------------------------------------------------------------------- B1
 
 
-def is_v2_builder(method: str) -> bool:
-    """A builder of the follow-up paper ("MLPs are Hebbians"): every method named ``hebbian*``."""
-    return method.startswith("hebbian")
-
-
 def _best_of(g: pd.DataFrame) -> tuple[pd.Series, str] | None:
     """The row with the fewest params among exact ones (or among lower bounds when none is exact)."""
     if g.empty:
         return None
     exact = g[g["bound"] == "="]
     return (exact if len(exact) else g).sort_values(["param_count", "method"]).iloc[0], ("=" if len(exact) else ">=")
-
 
 def closed_form_points(cap: pd.DataFrame, *, sweep: str | None = None, d_min: int = 0) -> pd.DataFrame:
     """Per point of the joint sweep (d >= ``d_min``): GD's min params beside the best closed-form
@@ -549,13 +411,13 @@ def closed_form_points(cap: pd.DataFrame, *, sweep: str | None = None, d_min: in
                 b, num_b = best
                 row.update({tag: b["method"], f"{tag}_params": float(b["param_count"]),
                             f"{tag}_ratio": float(b["param_count"]) / gd_p,
-                            f"{tag}_bound": {("=", "="): "=", (">=", "="): ">=", ("=", ">="): "<="}.get((num_b, gd_b), "?")})
+                            f"{tag}_bound": {("=", "="): "=", (">=", "="): ">=",
+                                             ("=", ">="): "<="}.get((num_b, gd_b), "?")})
                 if tag == "closed_form":
                     row["closed_form_variant"] = b["variant"]
         row.setdefault("closed_form_variant", "")
         out.append(row)
     return pd.DataFrame(out, columns=cols)
-
 
 def closed_form_claims(cap: pd.DataFrame, *, scale: str, d_min: int = 32, within: float = 5.0) -> pd.DataFrame:
     """Claim B1: per point of the joint sweep with d >= ``d_min``, the best closed-form method's
@@ -602,149 +464,3 @@ def closed_form_claims(cap: pd.DataFrame, *, scale: str, d_min: int = 32, within
                                           "counted as failing"]
     return pd.DataFrame([_row(*sb, f"{head} (winner per point: {detail})", scale,
                               _confirms_at_most(med, mb, within), "; ".join([ev, *notes]))], columns=CLAIM_COLUMNS)
-
-
-# --------------------------------------------------------------------------- C6-C7
-
-
-def usability_claims(usab: pd.DataFrame | None, *, usable_at: float, scale: str) -> pd.DataFrame:
-    """Claims C6-C7 from the usability table (None: the stage did not run at this scale).
-
-    C6: the best recall after inserting a freshly built construction MLP, over sizes and both
-    schedules (swap after training with another MLP, or insert after identity pre-training: both
-    measure a new MLP with no further training); pass if >= ``usable_at`` somewhere. C7: Spearman
-    correlation of usability with the Jacobian Lipschitz estimate within the construction family
-    (every method named ``construction*``; schedule insert_then_train, status ok, MLPs storing
-    every fact); pass if <= -0.7. Reported beside: the pooled value over every method, the
-    analytic bound's correlation and the margin predictor Spearman(usability, min_margin) within
-    the family (expected positive).
-    """
-    s6 = ("C6", "Constructed MLPs are >=99% usable inside a 1-layer Transformer", "Dugan Fig 3a", ">= 0.99 recall")
-    s7 = ("C7", "Capacity trades against usability; the Lipschitz constant predicts usability", "Dugan Fig 3b, 3c",
-          "Spearman <= -0.7")
-    ev = "results/tables/usability.tsv; results/figures/usability.pdf"
-    if usab is None or usab.empty:
-        why = "usability stage not in this config (usability.sweeps is empty)"
-        return pd.DataFrame([_na(*s6, scale, why), _na(*s7, scale, why)], columns=CLAIM_COLUMNS)
-    rows = []
-    every = usab[usab["status"] == "ok"].drop_duplicates(
-        subset=["method", "family", "d", "n_facts", "seed", "size", "schedule"])
-    ok = every[every["schedule"] == "insert_then_train"]
-    cons = every[every["method"] == "construction"]
-    if len(cons):
-        best = cons.groupby("schedule")["usability"].max()
-        detail = ", ".join(f"{s} {v:.3f}" for s, v in best.items())
-        per_set = cons.groupby(["family", "d", "n_facts"])["usability"].max()
-        sets = ", ".join(f"{f} d={d} |K|={n}: {v:.3f}" for (f, d, n), v in per_set.items())
-        rows.append(_row(*s6, f"max recall of a freshly built construction MLP {best.max():.3f} by schedule: "
-                         f"{detail} (per fact set: {sets})", scale, bool(best.max() >= usable_at), ev))
-    else:
-        rows.append(_na(*s6, scale, "method construction not in the usability sweeps"))
-    full = ok[_num(ok["storage_accuracy"]) >= 1.0]
-    family_all = usab[usab["method"].map(is_closed_form)]
-    fam = full[full["method"].map(is_closed_form)]
-    if family_all.empty:
-        rows.append(_na(*s7, scale, "no construction* method in the usability sweeps"))
-        return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
-    names = "/".join(sorted(set(family_all["method"])))
-
-    def corr(t, col):
-        return spearman(t["usability"], t[col]) if col in t else float("nan")
-
-    rj = corr(fam, "lipschitz_jacobian")
-    beside = [f"analytic bound {corr(fam, 'lipschitz_bound'):.2f}",
-              f"margin predictor Spearman(usability, min_margin) {corr(fam, 'min_margin'):.2f} (expected > 0)"
-              if "min_margin" in fam else "margin predictor: column min_margin not in the table",
-              f"pooled over all methods (n={len(full)}): Jacobian {corr(full, 'lipschitz_jacobian'):.2f}, "
-              f"bound {corr(full, 'lipschitz_bound'):.2f}"]
-    text = (f"Spearman(usability, Lipschitz Jacobian) within the construction family ({names}, n={len(fam)} MLPs "
-            f"storing all facts, insert_then_train) {rj:.2f}; beside [not deciding]: {'; '.join(beside)}")
-    if not np.isfinite(rj):
-        text = f"too few distinct points in the construction family ({len(fam)}); " + text
-    rows.append(_row(*s7, text, scale, bool(np.isfinite(rj) and rj <= -0.7), ev))
-    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
-
-
-# --------------------------------------------------------------------------- C8
-
-
-def editing_claims(best: pd.DataFrame | None, *, scale: str, min_score: float = 0.9) -> pd.DataFrame:
-    """Claim C8 from the best editing rows: at the largest edit fraction, is MLP swapping's score
-    (geometric mean) the highest and >= ``min_score``? Decided on every configured base fact MLP
-    (each must pass): Dugan et al. swap their constructed MLPs, the hebbian-mlps code a GD-trained one."""
-    s8 = ("C8", "MLP swapping beats ROME, MEMIT and AlphaEdit as the number of edits grows", "Dugan Fig 4",
-          f"MLP swap has the highest score at the largest edit fraction (and >= {min_score:g})")
-    ev = "results/tables/editing_best.tsv; results/figures/editing.pdf"
-    if best is None or best.empty:
-        return pd.DataFrame([_na(*s8, scale, "editing stage not in this config (editing.base_mlps is empty)")],
-                            columns=CLAIM_COLUMNS)
-    parts, verdicts = [], []
-    for method, g in best.groupby("method"):
-        top = g[g["fraction"] == g["fraction"].max()].set_index("editor")["score_gm"]
-        if "mlp_swap" not in top.index or len(top) < 2:
-            parts.append(f"{method} MLP: needs mlp_swap and a baseline")
-            verdicts.append(False)
-            continue
-        rivals = top.drop("mlp_swap")
-        highest = bool(top["mlp_swap"] > rivals.max())
-        high_enough = bool(top["mlp_swap"] >= min_score)
-        verdicts.append(highest and high_enough)
-        scores = ", ".join(f"{e} {v:.3f}" for e, v in top.sort_values(ascending=False).items())
-        parts.append(f"{method} MLP at {g['fraction'].max():g} ({int(g['n_edits'].max())} edits): {scores} "
-                     f"(mlp_swap highest {highest}, >= {min_score:g} {high_enough})")
-    return pd.DataFrame([_row(*s8, "; ".join(parts), scale, bool(verdicts) and all(verdicts), ev)],
-                        columns=CLAIM_COLUMNS)
-
-
-# --------------------------------------------------------------------------- C9
-
-
-def nichani_claims(linear: pd.DataFrame | None, mlp: pd.DataFrame | None, *, scale: str,
-                   recall: pd.DataFrame | None = None, max_spread: float = 2.0) -> pd.DataFrame:
-    """Claim C9 from the Nichani memory tables (None: that part did not run at this scale).
-
-    For the trained memories of the paper's Fig. 1 (the full-rank linear W, the ReLU MLP), the
-    constant C of d^2 = C N ln N (linear) and m d = C N ln N (MLP) at each size (median N over
-    seeds; searches capped at n_max left out); pass if max C / min C <= ``max_spread`` for every
-    configured memory family with at least two sizes. Reported: the median C, its spread, and the
-    fitted log-log slope of N against the parameter axis (1 up to the log factor); the
-    constructions (outer product, NTK, rank-m) are reported alongside, not deciding, and so is
-    the Transformer of Fig. 4 (``recall``: facts stored against 4 H d_h d + 2 m d)."""
-    from .associative import capacity_constants
-
-    s9 = ("C9", "Associative-memory capacity is linear in parameters (up to log)", "Nichani Fig 1, 4",
-          "d^2 = 1.3 N ln N (trained linear), md = 0.35 N ln N (trained MLP); C stable within 2x")
-    ev = ("results/tables/nichani_linear.tsv, results/tables/nichani_mlp.tsv, results/tables/nichani_recall.tsv; "
-          "results/figures/nichani_memories.pdf, results/figures/nichani_recall.pdf")
-    tables = {"linear": linear, "mlp": mlp}
-    if all(t is None or t.empty for t in tables.values()):
-        return pd.DataFrame([_na(*s9, scale, "nichani.linear and nichani.mlp not in this config")], columns=CLAIM_COLUMNS)
-    parts, verdicts = [], []
-    series = [("linear", "trained", True, "trained linear d^2", True), ("mlp", "trained", None, "trained MLP md", True),
-              ("linear", "outer", True, "outer-product d^2", False), ("linear", "trained", False, "trained rank-m md", False),
-              ("linear", "outer", False, "outer-product rank-m md", False), ("mlp", "ntk", None, "NTK md", False)]
-    for family, memory, full, label, deciding in series:
-        t = tables[family]
-        if t is None or t.empty:
-            if deciding:
-                parts.append(f"{label}: not measured")
-            continue
-        c = capacity_constants(t, family=family, memory=memory, full_rank=full)
-        if len(c) < 2:
-            if deciding and ((t["family"] == family) & (t["memory"] == memory)).any():
-                parts.append(f"{label}: fewer than 2 sizes with a measured capacity")
-                verdicts.append(False)
-            continue
-        spread = float(c["C"].max() / c["C"].min())
-        slope = loglog_slope(c["axis_params"], c["n_stored"])
-        tag = "" if deciding else " [not deciding]"
-        parts.append(f"{label}{tag}: C median {c['C'].median():.2f} (range {c['C'].min():.2f}-{c['C'].max():.2f}, "
-                     f"spread {spread:.2f}x over {len(c)} sizes), log-log slope of N {slope:.2f}")
-        if deciding:
-            verdicts.append(spread <= max_spread)
-    if recall is not None and len(ok := recall[recall["found"].astype(bool) & ~recall["at_size_max"].astype(bool)]):
-        ratio = ok["n_facts"].astype(float) / ok["param_count"].astype(float)
-        parts.append(f"1-layer Transformer [not deciding]: facts/params median {ratio.median():.3f} over {len(ok)} "
-                     f"models, log-log slope {loglog_slope(ok['param_count'], ok['n_facts']):.2f}")
-    passed = bool(verdicts) and all(verdicts)
-    return pd.DataFrame([_row(*s9, "; ".join(parts), scale, passed, ev)], columns=CLAIM_COLUMNS)

@@ -53,16 +53,16 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .capacity import gallop_bisect
-from .facts import FactSet, evaluate_mlp
-from .io import derive_seed
-from .training import GDSettings, TrainingDivergedError, fit_full_batch
+from ..capacity import gallop_bisect
+from ..facts import FactSet, evaluate_mlp
+from ..io import derive_seed
+from ..training import GDSettings, TrainingDivergedError, fit_full_batch
 
 __all__ = ["LINEAR_MEMORIES", "MLP_MEMORIES", "TrainSettings", "SearchSettings", "LinearMemory", "ReluMLP",
            "memory_facts", "outer_product_memory", "train_linear_memory", "train_relu_mlp", "largest_stored",
            "memory_capacity", "capacity_axis", "capacity_constants"]
 
-log = logging.getLogger("factmlp.associative")
+log = logging.getLogger("factmlp.nichani.associative")
 
 LINEAR_MEMORIES = ("outer", "trained")
 MLP_MEMORIES = ("trained", "ntk")
@@ -206,7 +206,7 @@ def train_relu_mlp(facts: FactSet, width: int, *, settings: TrainSettings = Trai
 
 
 def _fit(model: nn.Module, facts: FactSet, settings: TrainSettings, label: str):
-    from .training import resolve_device
+    from ..training import resolve_device
 
     dtype = {"float32": torch.float32, "float64": torch.float64}[settings.dtype]
     model = model.to(device=resolve_device(settings.device), dtype=dtype)
@@ -257,7 +257,7 @@ def _builder(family: str, memory: str, m: int, train: TrainSettings, ntk: dict):
         if memory == "trained":
             return lambda facts, seed: train_relu_mlp(facts, m, settings=train, seed=seed)
         if memory == "ntk":
-            from .methods import get_method
+            from ..methods import get_method
 
             method = get_method("ntk", **ntk)
             return lambda facts, seed: method.build(facts, m, seed=seed)

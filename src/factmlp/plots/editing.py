@@ -1,0 +1,51 @@
+"""The editing figure (Dugan Fig. 4): each editor's score and its parts against the number of
+edited facts."""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import pandas as pd
+import seaborn as sns
+
+from .common import fallback_colour
+
+__all__ = ["EDITOR_PALETTE", "editing_figure"]
+
+# Colours of the editors, in legend order. Not a list of the editors (that is
+# factmlp.editing.experiment.EDITORS, which the config schema reads): an editor it does not name
+# follows them, sorted, with factmlp.plots.common.fallback_colour.
+EDITOR_PALETTE = {"mlp_swap": "#1f77b4", "rome": "#2ca02c", "memit": "#ff7f0e", "alphaedit": "#9467bd"}
+
+
+def editing_figure(best: pd.DataFrame) -> plt.Figure:
+    """Dugan Fig. 4: for each editor (best grid point), the score (geometric mean, Dugan's caption,
+    and harmonic mean, the MEMIT / hebbian-mlps convention), efficacy, paraphrase accuracy,
+    specificity and the non-fact perplexity ratio against the number of edited facts; one line
+    style per base fact MLP method."""
+    if best.empty:
+        raise ValueError("editing table is empty")
+    metrics = [("score_gm", "score (geometric mean)"), ("score_hm", "score (harmonic mean)"), ("efficacy", "efficacy"),
+               ("paraphrase", "paraphrase accuracy"), ("specificity", "specificity"),
+               ("nonfact_ppl_ratio", "non-fact perplexity ratio")]
+    present = set(best["editor"])
+    editors = [e for e in EDITOR_PALETTE if e in present] + sorted(present - set(EDITOR_PALETTE))
+    palette = {e: EDITOR_PALETTE.get(e) or fallback_colour(e) for e in editors}
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4))
+    styles = dict(zip(sorted(set(best["method"])), ["-", "--", ":", "-."]))
+    for ax, (col, label) in zip(axes, metrics):
+        for (method, editor), g in best.groupby(["method", "editor"]):
+            g = g.sort_values("n_edits")
+            ax.plot(g["n_edits"], g[col], ls=styles[method], marker="o", color=palette[editor],
+                    label=f"{editor} ({method} MLP)")
+        ax.set(xscale="log", xlabel="edited facts", ylabel=label)
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks(sorted(best["n_edits"].unique()))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        if col != "nonfact_ppl_ratio":
+            ax.set_ylim(-0.03, 1.03)
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
