@@ -355,3 +355,47 @@ def test_decoy_training_needs_the_build_function_and_restores_the_fact_mlp():
     model, _ = train_base(corpus, vocab, mlp, settings, seed=0, build=build)
     assert model.fact_mlp is mlp and len(built) == 2
     assert all(sorted(b.tolist()) == sorted(corpus.mapping.tolist()) for b in built)  # permutations of the map
+
+
+def test_router_supervision_adds_the_routers_binary_cross_entropy():
+    """_lm_loss with router_supervision w = the plain next-token loss + w * BCE(r, [target is an
+    object]) over the scored positions, the BCE written out by hand here."""
+    from factmlp.editing.experiment import _lm_loss
+
+    corpus = make_corpus(8, objects_per_subject=1.0, authors="bijection", n_train_templates=2, n_templates=3, seed=0)
+    vocab = fact_embeddings(corpus, 8, seed=0)
+    mlp, _ = get_method("construction").build(corpus_facts(corpus, vocab), 8, seed=0)
+    model, _ = train_base(corpus, vocab, mlp, BaseSettings(epochs=1, batch_size=8, router_token=True), seed=0)
+    tokens = corpus.sentences(torch.arange(8), 1)
+    with torch.no_grad():
+        plain = _lm_loss(model, tokens, corpus)
+        supervised = _lm_loss(model, tokens, corpus, 0.5)
+        inp, targets = tokens[:, :-1], tokens[:, 1:]
+        r = model.router(model.mlp_input(inp), inp)[..., 0]
+        keep = targets >= corpus.n_subjects
+        y = (targets < corpus.n_subjects + corpus.n_objects).to(r.dtype)
+        bce = -(y * r.log() + (1 - y) * (1 - r).log())[keep].mean()
+    torch.testing.assert_close(supervised, plain + 0.5 * bce)
+    assert int(y[keep].sum()) == 8  # one object per sentence, at its last position
+
+
+def test_router_token_reads_the_current_token(tmp_path):
+    """With router_token the router's weight at a position changes with the token there (z fixed);
+    without it, it does not read the token at all. The setting survives save_base/load_base."""
+    corpus = make_corpus(8, objects_per_subject=1.0, authors="bijection", n_train_templates=2, n_templates=3, seed=0)
+    vocab = fact_embeddings(corpus, 8, seed=0)
+    mlp, _ = get_method("construction").build(corpus_facts(corpus, vocab), 8, seed=0)
+    for flag in (False, True):
+        model, metrics = train_base(corpus, vocab, mlp, BaseSettings(epochs=1, batch_size=8, router_token=flag), seed=0)
+        tokens = corpus.sentences(torch.arange(8), 0)[:, :-1]
+        with torch.no_grad():
+            z = model.mlp_input(tokens)
+            other = torch.roll(tokens, 1, dims=0)
+            changed = not torch.equal(model.router(z, tokens), model.router(z, other))
+        assert changed == flag
+        assert model.router_w1.shape[1] == (16 if flag else 8)
+        settings = BaseSettings(epochs=1, batch_size=8, router_token=flag)
+        save_base(tmp_path / f"base{flag}.pt", corpus, vocab, model, settings, metrics)
+        _, _, loaded, _ = load_base(tmp_path / f"base{flag}.pt")
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(tokens), model(tokens))

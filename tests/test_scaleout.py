@@ -1,11 +1,14 @@
 """Scale-out and rerun guarantees, on the tiny config in tmp workdirs:
 
-- the SLURM executor plugin runs the whole tiny config on a one-node SLURM cluster on localhost
-  (tests/slurm/setup_slurm.sh installs Debian's slurmctld/slurmd/munge and starts them);
+- the SLURM executor plugin runs the capacity and usability stages of the tiny config on a
+  one-node SLURM cluster on localhost (tests/slurm/setup_slurm.sh installs Debian's
+  slurmctld/slurmd/munge and starts them);
 - between-workflow caching: with --cache and SNAKEMAKE_OUTPUT_CACHE, a rerun after deleting
   results/ takes every cached rule's outputs from the cache instead of recomputing them;
-- determinism: two fresh runs with the same seeds give identical tables (timing columns aside;
-  the second fresh run is the cache test's first run);
+- determinism: fresh runs with the same seeds give the reference run's tables (timing columns
+  aside): the kill -9 test recomputes the capacity and usability stages without a cache, the
+  cache test every job that is not cached; same-seed unit tests cover the rest (test_editing,
+  test_nichani);
 - resilience: a run killed with SIGKILL mid-way, then rerun, gives the same tables as an
   uninterrupted run, and leaves no temporary files.
 """
@@ -63,16 +66,20 @@ def _snakemake_cmd(workdir: Path, *args) -> list[str]:
 
 
 def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(reference_run, tmp_path):
+    """On the capacity and usability stages of the tiny config (the jobs that write large outputs:
+    fact sets, MLPs, GD checkpoints; the other stages' tables come from the same kind of jobs):
+    killed mid-run, rerun, every table equals the uninterrupted reference run's."""
     work = tmp_path / "work"
     work.mkdir()
+    config = _capacity_and_usability_only(tmp_path / "config_cap_usab.yaml")
     log = open(tmp_path / "killed.log", "w")
-    proc = subprocess.Popen(_snakemake_cmd(work, "--cores", "2", "--configfile", TINY_CONFIG), cwd=work,
+    proc = subprocess.Popen(_snakemake_cmd(work, "--cores", "2", "--configfile", config), cwd=work,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     # wait until some jobs have finished, then SIGKILL the whole process group mid-run
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         done = (tmp_path / "killed.log").read_text().count("Finished jobid")
-        if done >= 8:
+        if done >= 5:
             break
         time.sleep(0.2)
     assert proc.poll() is None, "the run finished before it could be killed; kill earlier"
@@ -80,22 +87,26 @@ def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(reference_run, tm
     proc.wait()
     log.close()
     assert not (work / "results" / "claims.tsv").exists()
-    rerun = run_snakemake(work, "--cores", "2", "--configfile", TINY_CONFIG, "--rerun-incomplete", timeout=600)
+    rerun = run_snakemake(work, "--cores", "2", "--configfile", config, "--rerun-incomplete", timeout=600)
     out = output_of(rerun)
     if rerun.returncode != 0 and "LockException" in out:
-        run_snakemake(work, "--unlock", "--configfile", TINY_CONFIG)
-        rerun = run_snakemake(work, "--cores", "2", "--configfile", TINY_CONFIG, "--rerun-incomplete", timeout=600)
+        run_snakemake(work, "--unlock", "--configfile", config)
+        rerun = run_snakemake(work, "--cores", "2", "--configfile", config, "--rerun-incomplete", timeout=600)
         out = output_of(rerun)
     assert rerun.returncode == 0, out
-    assert table_digests(work / "results") == table_digests(reference_run / "results")
+    mine, ref = table_digests(work / "results"), table_digests(reference_run / "results")
+    mine.pop("claims.tsv")  # C8/C9 are n/a without their stages
+    assert {"capacity.tsv", "rho.tsv", "usability.tsv"} <= set(mine) <= set(ref)
+    assert mine == {k: ref[k] for k in mine}, {k for k in mine if mine[k] != ref[k]}
     assert [p for p in (work / "results").rglob("*") if p.name.startswith(".")] == []
 
 
 def test_cache_rerun_takes_cached_rules_from_the_cache_and_equals_the_reference(tiny_run, tmp_path):
     """The session's reference run stored its cached rules' outputs (``--cache``); a run in a fresh
     workdir with that cache must take every cached job from it, run the rest, and end with the
-    same tables. (Same-seed determinism of an independent recomputation is the kill -9 test's
-    comparison: its runs compute everything again in a fresh workdir, with no cache.)"""
+    same tables. (Same-seed determinism of an independent recomputation: the jobs run here that
+    are not cached, and the kill -9 test, which recomputes the capacity and usability stages in a
+    fresh workdir with no cache.)"""
     reference, _, cache = tiny_run
     assert any(cache.iterdir()), "the reference run stored nothing in the cache"
     work = tmp_path / "work"
@@ -172,4 +183,5 @@ def test_slurm_executor_runs_the_tiny_config(tmp_path):
         assert 0 < submitted < remote, out
         assert all(f"localrule {r}:" in out for r in local), out
     finally:
-        subprocess.run(["bash", str(ROOT / "tests/slurm/teardown_slurm.sh")], env=dict(os.environ, SLURM_TEST_DIR=str(state)))
+        subprocess.run(["bash", str(ROOT / "tests/slurm/teardown_slurm.sh")],
+                       env=dict(os.environ, SLURM_TEST_DIR=str(state)))

@@ -73,6 +73,18 @@ class BaseSettings:
     read whichever map its fact MLP holds, as the paper's usability protocol asks of a swapped
     MLP: efficacy 0.962 / 0.992 at 10% / 50% edits, perplexity ratio 1.000 / 1.007. The same base
     is edited by every editor.
+
+    ``router_token`` and ``router_supervision`` (off by default; not in the paper) were tried to
+    mute the other expert at the object position, where its author logits cost the swap 3 of 26
+    edits at 10% (d = 64, benchmarks/editing_scale.py, docs/claims.md C8): the router reads the
+    current token's embedding besides z, and/or a binary cross-entropy of that weight toward 1
+    where the next token is an object and 0 elsewhere is added to the loss. Measured (smoke editing
+    setting, decoys 0.8 x 16): supervision alone leaves the router at 0.56 there (it reads z only,
+    which at the object position is a subject embedding like any other) and base recall falls to
+    0.875; reading the token (with or without supervision), the swap edits 26 of 26 at 10% and
+    128 of 128 at 50%, but base recall on trained templates is 0.875 (< 0.99): with both, template
+    1 ("the author of X is") fails, as do the unseen 8 and 10: at "is" right after the subject the
+    model cannot tell them from template 2 ("X is a novel by"), where the next word is "a".
     """
 
     epochs: int = 100  # passes over the training sentences
@@ -83,6 +95,8 @@ class BaseSettings:
     rope_base: float = 10000.0
     decoy_fraction: float = 0.0  # share of batches trained with a decoy fact MLP (see train_base)
     n_decoys: int = 4
+    router_supervision: float = 0.0  # weight of the router's BCE toward 1 at object positions, 0 elsewhere
+    router_token: bool = False  # the router also reads the current token's embedding
 
 
 @dataclass(frozen=True)
@@ -117,17 +131,30 @@ def _batches(corpus: Corpus, templates, subjects: torch.Tensor, batch: int, mapp
             yield corpus.sentences(subjects[start:start + batch], j, mapping)
 
 
-def _lm_loss(model: EditLM, tokens: torch.Tensor, corpus: Corpus) -> torch.Tensor:
-    """Next-token CE over every position except those whose target is the subject token."""
-    logits = model(tokens[:, :-1])
+def _lm_loss(model: EditLM, tokens: torch.Tensor, corpus: Corpus, router_supervision: float = 0.0) -> torch.Tensor:
+    """Next-token CE over every position except those whose target is the subject token; with
+    ``router_supervision`` > 0 plus that weight times the router's binary cross-entropy toward 1
+    where the target is an object and 0 elsewhere."""
     targets = tokens[:, 1:]
     keep = targets >= corpus.n_subjects
-    return nn.functional.cross_entropy(logits[keep], targets[keep])
+    if router_supervision <= 0:
+        logits = model(tokens[:, :-1])
+        return nn.functional.cross_entropy(logits[keep], targets[keep])
+    z = model.mlp_input(tokens[:, :-1])
+    r = model.router(z, tokens[:, :-1])
+    logits = model.readout(model.fact_output(z), r, model.other_expert(z))
+    is_object = (targets < corpus.n_subjects + corpus.n_objects).to(r.dtype)
+    bce = nn.functional.binary_cross_entropy(r[..., 0][keep].clamp(1e-6, 1 - 1e-6), is_object[keep])
+    return nn.functional.cross_entropy(logits[keep], targets[keep]) + router_supervision * bce
 
 
 def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, settings: BaseSettings, *, seed: int,
-               build=None) -> tuple[EditLM, dict]:
+               build=None, device: str = "cpu") -> tuple[EditLM, dict]:
     """Train the base model on every fact with the training templates; returns it and its metrics.
+
+    ``device``: where the training steps run (the model, the fact MLP and its decoys move there and
+    back to the CPU at the end, where the metrics and every later editing step run; the batches
+    and all random draws come from CPU generators, so a device changes only floating-point rounding).
 
     ``settings.decoy_fraction`` > 0 needs ``build(facts) -> MLP`` (the fact MLP's method, size and
     build seed): that share of the batches is trained with a decoy fact MLP on a random
@@ -143,7 +170,9 @@ def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, setting
             m = corpus.mapping[torch.randperm(corpus.n_subjects, generator=gd)]
             decoys.append((build(corpus_facts(corpus, vocab, m)), m))
     model = EditLM(vocab, fact_mlp, mlp_scale=mlp_input_scale(facts.keys, 0.2), seed=derive_seed(seed, "editing", "lm"),
-                   other_rank=settings.other_rank, rope_base=settings.rope_base)
+                   other_rank=settings.other_rank, rope_base=settings.rope_base, router_token=settings.router_token)
+    model.to(device)
+    decoys = [(mlp.to(device), m) for mlp, m in decoys]
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": settings.weight_decay},
                              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}], lr=settings.lr,
@@ -163,12 +192,13 @@ def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, setting
                 model.set_fact_mlp(mlp)
             else:
                 model.set_fact_mlp(fact_mlp)
-            loss = _lm_loss(model, tokens, corpus)
+            loss = _lm_loss(model, tokens.to(device), corpus, settings.router_supervision)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             steps += 1
     model.set_fact_mlp(fact_mlp)
+    model.to("cpu")
     all_s = torch.arange(corpus.n_subjects)
     metrics = {"base_steps": steps, "base_seconds": time.perf_counter() - t0,
                "base_train_accuracy": fact_accuracy(model, corpus, all_s, train_t),
@@ -281,7 +311,7 @@ class EvalCache:
                 z = model.mlp_input(inp)
                 self.inputs.append(inp)
                 self.z.append(z)
-                self.r.append(model.router(z))
+                self.r.append(model.router(z, inp))
                 self.other.append(model.other_expert(z))
                 self.hidden.append(self.base_mlp.hidden_activations(z.to(self.base_mlp.down.weight.dtype))
                                    if keep_hidden else None)
@@ -435,7 +465,7 @@ def load_base(path) -> tuple[Corpus, torch.Tensor, EditLM, dict]:
     st = obj["settings"]
     fact = GatedMLP(vocab.shape[1], int(obj["fact_mlp"]["hidden"]), activation=obj["fact_mlp"]["activation"])
     model = EditLM(vocab, fact, mlp_scale=float(obj["mlp_scale"]), seed=0, other_rank=int(st["other_rank"]),
-                   rope_base=float(st["rope_base"]))
+                   rope_base=float(st["rope_base"]), router_token=bool(st.get("router_token", False)))
     model.load_state_dict(obj["state"])
     model.fact_mlp.requires_grad_(False)
     return corpus, vocab, model, dict(obj["metrics"])

@@ -52,7 +52,7 @@ class _ProjectionMLP(nn.Module):
 class EditLM(nn.Module):
     def __init__(self, vocab: torch.Tensor, fact_mlp: nn.Module, *, mlp_scale: float, seed: int,
                  other_rank: int = 8, router_hidden: int = 0, rope_base: float = 10000.0,
-                 dtype: torch.dtype = torch.float32) -> None:
+                 router_token: bool = False, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         d = vocab.shape[1]
         self.register_buffer("vocab", vocab.to(dtype))
@@ -63,7 +63,9 @@ class EditLM(nn.Module):
 
         self.q_proj, self.k_proj = _ProjectionMLP(d, randn), _ProjectionMLP(d, randn)
         hid = router_hidden or d
-        self.router_w1, self.router_b1 = randn(hid, d, std=d**-0.5), nn.Parameter(torch.zeros(hid, dtype=dtype))
+        self.router_token = bool(router_token)
+        d_in = 2 * d if self.router_token else d
+        self.router_w1, self.router_b1 = randn(hid, d_in, std=d_in**-0.5), nn.Parameter(torch.zeros(hid, dtype=dtype))
         self.router_w2, self.router_b2 = randn(1, hid, std=hid**-0.5), nn.Parameter(torch.zeros(1, dtype=dtype))
         self.other_a, self.other_b = randn(other_rank, d, std=d**-0.5), randn(d, other_rank, std=other_rank**-0.5)
         self.log_temperature = nn.Parameter(torch.zeros((), dtype=dtype))  # logits scale exp(.), trained
@@ -93,8 +95,10 @@ class EditLM(nn.Module):
         dt = next(iter(self.fact_mlp.parameters()), z).dtype
         return self.fact_mlp(z.to(dt)).to(z.dtype)
 
-    def router(self, z: torch.Tensor) -> torch.Tensor:
-        hidden = nn.functional.gelu(z @ self.router_w1.T + self.router_b1)
+    def router(self, z: torch.Tensor, tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, 1) weight of the fact MLP; reads z and, with ``router_token``, the current token."""
+        x = torch.cat([z, rms_norm(self.vocab[tokens])], dim=-1) if self.router_token else z
+        hidden = nn.functional.gelu(x @ self.router_w1.T + self.router_b1)
         return torch.sigmoid(hidden @ self.router_w2.T + self.router_b2)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -103,7 +107,7 @@ class EditLM(nn.Module):
         fact = self.fact_output(z)
         if self.delta is not None:
             fact = torch.cat([fact[:, :-1], fact[:, -1:] + self.delta[:, None, :]], dim=1)
-        return self.readout(fact, self.router(z), self.other_expert(z))
+        return self.readout(fact, self.router(z, tokens), self.other_expert(z))
 
     def other_expert(self, z: torch.Tensor) -> torch.Tensor:
         """The rank-``other_rank`` linear expert's output, RMS-normalised."""
