@@ -13,8 +13,8 @@ torch.set_num_threads(snakemake.threads)  # noqa: F821
 device = acquire_device(gpus_requested(snakemake.resources))  # noqa: F821  (runtime: factmlp.devices)
 wc, s = snakemake.wildcards, snakemake.params.settings  # noqa: F821
 row, probes = memory_capacity(wc.am, wc.memory, d=int(wc.d), m=int(wc.m), seed=int(wc.seed),
-                              search=SearchSettings(**s["search"]), train=TrainSettings(**s["train"], device=device),
-                              ntk=s["ntk"])
+                              search=SearchSettings(**s["search"]),
+                              train=TrainSettings(**s.get("train", {}), device=device), ntk=s.get("ntk", {}))
 row["settings"] = settings_json(row["settings"])
 write_tsv(pd.DataFrame([row]), snakemake.output.table)  # noqa: F821
 key = {k: row[k] for k in ("family", "memory", "d", "m", "seed")}

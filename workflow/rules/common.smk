@@ -364,13 +364,16 @@ def nichani_figure_inputs(figure):
 
 
 def nichani_memory_settings(wildcards):
-    """Search and training settings of one memory capacity job (the device is the job's)."""
+    """Settings one memory capacity job reads (the device is the job's): the search's; the training
+    settings for a trained memory only; methods.ntk for the NTK memory only (so that neither
+    reruns the other memories' jobs)."""
     sec = NICHANI[wildcards.am]
-    return {
-        "search": dict(sec["search"]),
-        "train": dict(sec["train"]),
-        "ntk": dict(config["methods"].get("ntk", {})),
-    }
+    out = {"search": dict(sec["search"])}
+    if wildcards.memory == "trained":
+        out["train"] = dict(sec["train"])
+    if wildcards.memory == "ntk":
+        out["ntk"] = dict(config["methods"].get("ntk", {}))
+    return out
 
 
 def nichani_settings(part):
