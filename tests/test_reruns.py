@@ -138,10 +138,23 @@ def test_changes_rerun_what_they_affect_and_nothing_else(tiny_copy, tmp_path):
     cfg = load_yaml(TINY_CONFIG)
     cfg["editing"].setdefault("base", {})["epochs"] = 7
     lip = repo / "src" / "factmlp" / "lipschitz.py"
-    lip.write_text(lip.read_text() + "\n# edited\n")
+    original = lip.read_text()
+    lip.write_text(original + "\n# edited\n")
     plan = _plan(repo, work, write_yaml(cfg, tmp_path / "science.yaml"))
     n_usability = sum(1 for _ in (work / "results" / "usability").rglob("*.tsv"))
     assert plan.get("measure_usability") == n_usability > 0, plan
     assert plan.get("edit_base") == 1 and plan.get("edit_facts") == 1, plan
     for rule in ("measure_fact_set", "measure_capacity"):
         assert rule not in plan, (rule, plan)
+    lip.write_text(original)
+
+    # A closed-form method's setting: the fact-set jobs that search it rerun (and rewrite their
+    # sets), and so do the usability jobs of that method; the GD searches and GD usability jobs
+    # of the same sets do not (their fact-set input is ancient(), the set's settings are params).
+    cfg = load_yaml(TINY_CONFIG)
+    cfg["methods"].setdefault("construction", {})["projection"] = "gaussian"
+    plan = _plan(repo, work, write_yaml(cfg, tmp_path / "closed_form.yaml"))
+    n_construction = sum(1 for _ in (work / "results" / "usability" / "construction").rglob("*.tsv"))
+    assert plan.get("measure_fact_set", 0) >= 1, plan
+    assert plan.get("measure_usability") == n_construction > 0, plan
+    assert "measure_capacity" not in plan and "edit_base" not in plan, plan

@@ -10,7 +10,8 @@
 
 rule measure_capacity:
     input:
-        facts="results/facts/{family}/d{d}_n{n}_s{seed}.pt",
+        # ancient: the set's own settings are params (fact_set_params in common.smk)
+        facts=ancient("results/facts/{family}/d{d}_n{n}_s{seed}.pt"),
     output:
         summary="results/capacity/{method}/{family}/d{d}_n{n}_s{seed}.tsv",
         probes="results/capacity/{method}/{family}/d{d}_n{n}_s{seed}_probes.tsv",
@@ -31,6 +32,7 @@ rule measure_capacity:
         # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
         job=lambda wc: dict(wc.items()),
         methods=lambda wc: {wc.method: method_settings(wc.method)},
+        fact_set=lambda wc: {k: v(wc) if callable(v) else v for k, v in fact_set_params().items()},
     script:
         "../../scripts/measure_capacity.py"
 
@@ -56,14 +58,9 @@ rule measure_fact_set:
         **heavy_resources(),
     params:
         **search_params(),
+        **fact_set_params(),
         code=code_of("measure_fact_set.py"),
         job=lambda wc: dict(wc.items()),
-        family=family_params,
-        d=lambda wc: int(wc.d),
-        n_keys=lambda wc: int(wc.n),
-        n_values=lambda wc: n_values(wc.n, wc.family),
-        tied=lambda wc: config["facts"]["tied"] and family_keys(wc.family) == "tied",
-        mapping=config["facts"]["mapping"],
         methods=lambda wc: {
             m: method_settings(m) for m in closed_form_methods(wc.family, wc.d, wc.n, wc.seed)
         },

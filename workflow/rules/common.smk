@@ -55,6 +55,23 @@ def family_params(wildcards):
     return dict(FAMILIES[wildcards.family])
 
 
+def fact_set_params():
+    """The settings that define the fact set of the {family, d, n, seed} wildcards (what
+    measure_fact_set draws it from). The jobs that read a drawn set take it as ``ancient()`` input
+    and these as params: measure_fact_set reruns whenever a closed-form method's settings change
+    and rewrites the same set, which by its new mtime alone would rerun every GD search and
+    usability job of that set; with ``ancient()`` they rerun only when the set itself changes
+    (these params) or their own code does (the code param covers the drawing code they import)."""
+    return dict(
+        family=family_params,
+        d=lambda wc: int(wc.d),
+        n_keys=lambda wc: int(wc.n),
+        n_values=lambda wc: n_values(wc.n, wc.family),
+        tied=lambda wc: config["facts"]["tied"] and family_keys(wc.family) == "tied",
+        mapping=config["facts"]["mapping"],
+    )
+
+
 def capacity_jobs():
     """(sweep, method, family, d, n, seed) for every capacity search in the config."""
     return sweep_jobs(SWEEPS)

@@ -4,7 +4,8 @@
 
 rule measure_usability:
     input:
-        facts="results/facts/{family}/d{d}_n{n}_s{seed}.pt",
+        # ancient: the set's own settings are params (fact_set_params in common.smk)
+        facts=ancient("results/facts/{family}/d{d}_n{n}_s{seed}.pt"),
         capacity=lambda wc: capacity_file(wc.method, wc.family, wc.d, wc.n, wc.seed),
     output:
         table="results/usability/{method}/{family}/d{d}_n{n}_s{seed}.tsv",
@@ -23,6 +24,7 @@ rule measure_usability:
         settings=lambda wc: method_settings(wc.method),
         seed=lambda wc: int(wc.seed),
         usability=usability_settings(),
+        fact_set=lambda wc: {k: v(wc) if callable(v) else v for k, v in fact_set_params().items()},
     script:
         "../../scripts/measure_usability.py"
 
