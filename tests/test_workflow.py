@@ -332,6 +332,7 @@ def test_end_to_end_tiny(tiny_run):
 @pytest.mark.parametrize(("stage", "own"), [
     ("capacity", {"measure_fact_set", "measure_capacity", "aggregate_capacity", "aggregate_rho", "plot_capacity",
                   "plot_cost_ratios"}),
+    ("embeddings", {"measure_fact_set", "aggregate_rho"}),
     ("usability", {"measure_usability", "aggregate_usability", "plot_usability"}),
     ("editing", {"edit_base", "edit_facts", "aggregate_editing", "plot_editing"}),
     ("nichani", {"nichani_memory_capacity", "nichani_recall_capacity", "nichani_tradeoff", "nichani_sequential",

@@ -220,15 +220,18 @@ def light_resources():
     return dict(LIGHT_RESOURCES)
 
 
-STAGES = ("capacity", "usability", "editing", "nichani", "claims")
+STAGES = ("embeddings", "capacity", "usability", "editing", "nichani", "claims")
 
 
 def stage_outputs(stage):
     """Tables and figures of one stage (the inputs of its target rule, e.g. `snakemake capacity`):
-    capacity (fact sets, rho, min sizes), usability, editing, nichani; claims is results/claims.tsv
+    embeddings (the drawn fact sets and their rho table), capacity (fact sets, rho, min sizes), usability, editing, nichani; claims is results/claims.tsv
     and the slopes table its rule writes (it reads every configured stage's tables). A stage that the config skips has none.
     """
     both = lambda stem: [f"{stem}.pdf", f"{stem}.png"]  # noqa: E731
+    if stage == "embeddings":  # every drawn fact set (K, V, f) and the rho table of its values
+        files = [f"results/facts/{fam}/d{d}_n{n}_s{s}.pt" for fam, d, n, s in fact_sets()]
+        return files + ["results/tables/rho.tsv"]
     if stage == "capacity":
         files = [
             "results/tables/capacity.tsv",
@@ -264,7 +267,7 @@ def stage_outputs(stage):
 
 
 def final_outputs():
-    files = [f for stage in STAGES for f in stage_outputs(stage)]
+    files = list(dict.fromkeys(f for stage in STAGES for f in stage_outputs(stage)))
     if benchmark_files():
         files.append("results/tables/benchmarks.tsv")
     return files
