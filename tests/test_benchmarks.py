@@ -82,3 +82,25 @@ def test_snapshot_copies_a_finished_run_with_its_provenance(tmp_path):
     prov = pd.read_csv(out / "provenance.tsv", sep="\t", dtype=str).set_index("key")["value"]
     assert prov["commit"] == head and prov["wall_time_s"] == "3600" and prov["config"] == "config/medium.yaml"
     assert prov["started_utc"].startswith("1970-01-01T00:16:40")
+
+
+def test_parse_snakemake_log_sums_by_hand(tmp_path):
+    """Three jobs written by hand: rule sums, span and slot occupancy computed here independently."""
+    log = tmp_path / "run.snakemake.log"
+    log.write_text(
+        "Select jobs to execute...\n"
+        "[Fri Nov 27 22:00:00 2026]\nlocalrule a:\n    jobid: 1\n    wildcards: d=8\n"
+        "[Fri Nov 27 22:00:00 2026]\nrule b:\n    jobid: 2\n"
+        "[Fri Nov 27 22:01:00 2026]\nFinished jobid: 1 (Rule: a)\n"
+        "[Fri Nov 27 22:01:00 2026]\nlocalrule a:\n    jobid: 3\n    wildcards: d=16\n"
+        "[Fri Nov 27 22:04:00 2026]\nFinished jobid: 2 (Rule: b)\n"
+        "[Fri Nov 27 22:04:00 2026]\nFinished jobid: 3 (Rule: a)\n"
+    )
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "parse_snakemake_log.py"), str(log), "--top", "1"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60).stdout
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:3]}
+    assert rows["a"] == ["2", "4.0", "3.0"]  # 1 min + 3 min, longest 3 min
+    assert rows["b"] == ["1", "4.0", "4.0"]
+    # 8 job-min over a 4-min span on 2 slots: both slots busy all along
+    assert "3 jobs, 8.0 job-min, span 4.0 min, slot occupancy 1.00 at 2 slots" in out
+    assert out.rstrip().endswith("b")  # the longest job is b's (4 min), which has no wildcards
