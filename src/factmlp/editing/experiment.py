@@ -54,6 +54,7 @@ __all__ = ["BaseSettings", "EditSettings", "EDITORS", "fact_embeddings", "corpus
 log = logging.getLogger("factmlp.editing")
 
 EDITORS = ("mlp_swap", "rome", "memit", "alphaedit")
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,28 @@ class BaseSettings:
     n_decoys: int = 4
     router_supervision: float = 0.0  # weight of the router's BCE toward 1 at object positions, 0 elsewhere
     router_token: bool = False  # the router also reads the current token's embedding
+    schedule: str = "constant"  # learning rate: "constant" (the smoke default) or "cosine" (to lr_min_factor x lr)
+    warmup: float = 0.0  # share of the steps with a linear warm-up from 0 (cosine and constant alike)
+    lr_min_factor: float = 0.01  # cosine's final learning rate, relative to lr
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"editing.base.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError(f"editing.base.warmup must be in [0, 1), got {self.warmup!r}")
+        if not 0.0 <= self.lr_min_factor <= 1.0:
+            raise ValueError(f"editing.base.lr_min_factor must be in [0, 1], got {self.lr_min_factor!r}")
+
+    def lr_at(self, step: int, total: int) -> float:
+        """Learning rate of step ``step`` (0-based) of ``total``."""
+        warm = int(round(self.warmup * total))
+        if step < warm:
+            return self.lr * (step + 1) / warm
+        if self.schedule == "constant":
+            return self.lr
+        t = (step - warm) / max(1, total - warm - 1)
+        lo = self.lr * self.lr_min_factor
+        return lo + 0.5 * (self.lr - lo) * (1.0 + math.cos(math.pi * min(1.0, t)))
 
 
 @dataclass(frozen=True)
@@ -181,10 +204,15 @@ def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, setting
     train_t = list(range(corpus.n_train_templates))
     t0 = time.perf_counter()
     steps = 0
+    per_epoch = len(train_t) * -(-corpus.n_subjects // settings.batch_size)
+    total = settings.epochs * per_epoch
     for epoch in range(settings.epochs):
         order = torch.randperm(corpus.n_subjects, generator=g)
         batches = list(_batches(corpus, train_t, order, settings.batch_size))
         for i in torch.randperm(len(batches), generator=g).tolist():
+            if settings.schedule != "constant" or settings.warmup > 0:
+                for group in opt.param_groups:
+                    group["lr"] = settings.lr_at(steps, total)
             tokens = batches[i]
             if decoys and float(torch.rand((), generator=g)) < settings.decoy_fraction:
                 mlp, m = decoys[int(torch.randint(len(decoys), (), generator=g))]
