@@ -115,6 +115,8 @@ def main() -> None:
     ap.add_argument("--same-d", type=int, default=64, help="d of the same-set comparison")
     ap.add_argument("--gd-epochs", type=int, default=10_000, help="paper: 10,000 (full-batch Adam)")
     ap.add_argument("--code-dim", type=int, default=0, help="m' of the build (0: searched on the codebook margin)")
+    ap.add_argument("--loss", default=None, help="codebook loss (ce or hinge; default: the method's default)")
+    ap.add_argument("--hinge-margin", type=float, default=None, help="codebook hinge margin (default: the method's)")
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--skip-same-set", action="store_true")
     ap.add_argument("--out", default="benchmarks/results/codebook.tsv")
@@ -122,7 +124,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rows: list[dict] = []
     if not args.skip_build:
-        settings = ConstructionCodebookSettings(codebook_init="values")
+        extra = {k: v for k, v in (("codebook_loss", args.loss), ("codebook_hinge_margin", args.hinge_margin))
+                 if v is not None}
+        settings = ConstructionCodebookSettings(codebook_init="values", **extra)
         rows.append(bench_build(fact_set(args.n_keys, args.n_values, args.d, tied=False), settings, args.code_dim))
         print(rows[-1], flush=True)
     if not args.skip_same_set:

@@ -58,7 +58,7 @@ def one(d: int, books: int, size: int, args) -> list[dict]:
 
     mlp = build(corpus_facts(corpus, vocab))
     base = BaseSettings(epochs=args.epochs, decoy_fraction=0.8, n_decoys=16, router_token=bool(args.router_token),
-                        router_supervision=args.router_supervision)
+                        router_supervision=args.router_supervision, schedule=args.schedule, warmup=args.warmup)
     model, m = train_base(corpus, vocab, mlp, base, seed=0, build=build, device=args.device)
     base_ce = nonfact_ce(model, corpus)
     subjects = torch.arange(books)
@@ -79,6 +79,7 @@ def one(d: int, books: int, size: int, args) -> list[dict]:
                     "router_at_object_min": float(r_obj.min()),
                     "recall_by_template": " ".join(f"{a:.3f}" for a in per_template),
                     "router_token": args.router_token, "router_supervision": args.router_supervision,
+                    "schedule": args.schedule, "warmup": args.warmup,
                     "base_train_s": m["base_seconds"],
                     "total_s": time.perf_counter() - t0, "device": args.device})
         print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out[-1].items()}, flush=True)
@@ -97,6 +98,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--router-token", type=int, default=0, help="BaseSettings.router_token (0/1)")
     ap.add_argument("--router-supervision", type=float, default=0.0, help="BaseSettings.router_supervision")
+    ap.add_argument("--schedule", default="constant", help="BaseSettings.schedule (constant or cosine)")
+    ap.add_argument("--warmup", type=float, default=0.0, help="BaseSettings.warmup")
     ap.add_argument("--big-epochs", type=int, default=None, help="epochs of the --big setting (default --epochs)")
     args = ap.parse_args()
     if args.threads:

@@ -150,3 +150,26 @@ def test_softmax_over_mined_rivals_stores():
     assert cb.margin > 0
     assert cb.margin == pytest.approx(float(codebook_margins(cb.decoder, cb.codes, facts.values,
                                                              torch.arange(200)).min()), abs=1e-9)
+
+
+@pytest.mark.parametrize("mined", [False, True], ids=["full_softmax", "mined_rivals"])
+def test_both_losses_store_and_the_hinge_stops_once_every_pair_clears_its_margin(mined):
+    facts = _facts("spherical", 120, 16)
+    anchors = torch.arange(120)
+    extra = {"full_softmax_max": 64, "negatives": 8, "mine_every": 20} if mined else {}
+    for loss in ("ce", "hinge"):
+        s = CodebookSettings(loss=loss, hinge_margin=0.02, patience=10_000, **extra)  # no stop on a stall
+        cb = fit_codebook(facts.values, anchors, 8, seed=0, settings=s)
+        brute = min(  # independent margin: every (anchor, rival) pair by a numpy loop
+            (lambda o: min(o @ facts.values[j].numpy() - o @ facts.values[i].numpy() for i in range(120) if i != j))(
+                (facts.values.new_tensor(cb.decoder.numpy() @ cb.codes[j].numpy()) /
+                 np.linalg.norm(cb.decoder.numpy() @ cb.codes[j].numpy())).numpy())
+            for j in range(120))
+        assert cb.margin == pytest.approx(brute, abs=1e-9)
+        assert cb.margin > 0, loss
+        if loss == "hinge":  # only reaching the margin can stop it before its last step
+            assert cb.margin >= 0.02 and cb.steps < s.steps
+    with pytest.raises(ValueError, match="loss"):
+        CodebookSettings(loss="mse")
+    with pytest.raises(ValueError, match="hinge_margin"):
+        get_method("construction_codebook", codebook_hinge_margin=0.0)
