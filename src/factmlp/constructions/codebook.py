@@ -23,7 +23,7 @@ normalised margin is below ``hinge_margin`` (0.02),
 .. math::  \mathcal L(C, D) = \sum_j \sum_{i \ne j} \max\big(0,\ \gamma - \langle o_j, v_j - v_i\rangle\big),
            \qquad o_j = D c_j / \lVert D c_j \rVert ,
 
-and stops as soon as every measured margin is >= gamma (nothing is left to gain). Pairs already
+and stops as soon as every measured margin is >= gamma (to ``rel_improve``: nothing is left to gain). Pairs already
 past gamma give no gradient, so each step works only on the violators; the cross-entropy spreads
 its gradient over every anchor. Measured (benchmarks/RESULTS.md, issue 14): on 4096 values at
 d = 256, m' = 11, the margin crosses zero after ~350 steps instead of ~800 and the fit stops at
@@ -257,7 +257,8 @@ def fit_codebook(values: torch.Tensor, anchors: torch.Tensor, code_dim: int, *, 
                 stale = 0
             else:
                 stale += 1
-            reached = s.loss == "hinge" and m >= s.hinge_margin  # every pair's hinge is 0: nothing to gain
+            # hinge: every pair's hinge is 0 (to rel_improve): nothing left to gain
+            reached = s.loss == "hinge" and m >= (1.0 - s.rel_improve) * s.hinge_margin
             if reached or stale >= s.patience or time.perf_counter() - t0 > s.max_seconds:
                 break
     margin, dec_b, codes_b, _ = best
