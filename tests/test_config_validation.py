@@ -22,7 +22,7 @@ from conftest import (
     run_snakemake,
     write_yaml,
 )
-from factmlp.config import ConfigError, validate_config
+from factmlp.config import ConfigError, editing_for_base, validate_config
 
 
 @pytest.fixture(scope="module")
@@ -255,6 +255,22 @@ BAD_CONFIGS = [
     ("editing-base-bad-name", _set(["editing", "base_mlps"], [{"method": "gd", "size": 4, "name": "a/b"}]),
      "editing.base_mlps[0].name", None),
     ("editing-grid-negative-lr", _set(["editing", "grid"], {"lr": [-0.1]}), "editing.grid.lr[0]", None),
+    # one base's own editing setting (editing.base_mlps[i].editing): checked as the merged section
+    ("editing-override-unknown-key", _set(["editing", "base_mlps"], [{"method": "gd", "size": 4,
+                                                                      "editing": {"epochs": 5}}]),
+     "editing.base_mlps[0].editing.epochs", "unknown key"),
+    ("editing-override-base-unknown-key", _set(["editing", "base_mlps"], [{"method": "gd", "size": 4,
+                                                                           "editing": {"base": {"epoch": 5}}}]),
+     "editing.base_mlps[0].editing.base.epoch", "unknown key"),
+    ("editing-override-base-bad-type", _set(["editing", "base_mlps"], [{"method": "gd", "size": 4,
+                                                                        "editing": {"base": {"epochs": 0}}}]),
+     "editing.base_mlps[0].editing.base.epochs", None),
+    ("editing-override-grid-negative-lr", _set(["editing", "base_mlps"], [{"method": "gd", "size": 4,
+                                                                           "editing": {"grid": {"lr": [-1.0]}}}]),
+     "editing.base_mlps[0].editing.grid.lr[0]", None),
+    ("editing-override-fraction-all", _set(["editing", "base_mlps"], [{"method": "gd", "size": 4,
+                                                                       "editing": {"fractions": [0.1, 0.999]}}]),
+     "editing.base_mlps[0].editing.fractions", "none preserved"),
     # Nichani et al. stage
     ("nichani-unknown-key", _set(["nichani", "attention"], {}), "nichani.attention", "unknown key"),
     ("nichani-unknown-memory", _set(["nichani", "linear", "memories"], ["outer", "hebbian"]),
@@ -429,3 +445,23 @@ def test_decodability_defaults_are_the_library_defaults(base_config):
     validate_config(cfg, SCHEMA)
     assert cfg["decodability"]["min_distance"] == decodability.MIN_DISTANCE
     assert cfg["decodability"]["max_seconds"] == decodability.MAX_SECONDS
+
+
+def test_editing_override_merges_base_and_grid_key_by_key(base_config):
+    """A base's own editing setting: d, n_subjects, fractions replace the section's, base and grid
+    are merged key by key; a base without one runs exactly the section (its jobs' parameters stay)."""
+    cfg = copy.deepcopy(base_config)
+    cfg["editing"]["base_mlps"] = [
+        {"method": "construction", "size": 8, "name": "small"},
+        {"method": "construction", "size": 8, "name": "big",
+         "editing": {"n_subjects": 4096, "fractions": [0.1], "base": {"epochs": 6}, "grid": {"steps": [100]}}},
+    ]
+    validate_config(cfg, SCHEMA)
+    ed = cfg["editing"]
+    section = copy.deepcopy(ed)
+    assert editing_for_base(ed, ed["base_mlps"][0]) == section
+    big = editing_for_base(ed, ed["base_mlps"][1])
+    assert (big["n_subjects"], big["fractions"], big["d"]) == (4096, [0.1], section["d"])
+    assert big["base"] == {**section["base"], "epochs": 6} and big["base"]["lr"] == section["base"]["lr"]
+    assert big["grid"] == {**section["grid"], "steps": [100]} and big["grid"]["lr"] == section["grid"]["lr"]
+    assert ed == section  # the section itself is not changed

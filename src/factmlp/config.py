@@ -31,7 +31,7 @@ import os
 
 import yaml
 
-__all__ = ["ConfigError", "validate_config", "load_schema", "registered_names"]
+__all__ = ["ConfigError", "validate_config", "load_schema", "registered_names", "editing_for_base", "EDIT_OVERRIDE_KEYS"]
 
 
 class ConfigError(ValueError):
@@ -106,6 +106,28 @@ def _validator(schema: dict):
     return validators.extend(base, {"properties": set_defaults})(schema)
 
 
+#: Keys of the editing section one base may set for itself (``editing.base_mlps[i].editing``):
+#: ``base`` and ``grid`` are merged key by key over the section's, the others replace it.
+EDIT_OVERRIDE_KEYS = ("d", "n_subjects", "fractions", "base", "grid")
+_EDIT_MERGED_KEYS = ("base", "grid")
+
+
+def editing_for_base(editing: dict, base: dict) -> dict:
+    """The editing section as the base ``base`` (an entry of ``editing.base_mlps``) runs it: the
+    section with the base's ``editing`` overrides over it (:data:`EDIT_OVERRIDE_KEYS`).
+
+    Why per base: a second, larger setting (more facts, a larger d, fewer epochs over a corpus 16x
+    larger, a smaller baseline grid where one grid point costs minutes) sits beside the section's
+    own setting in one run, and a base without overrides runs exactly the section's setting (its
+    jobs' parameters do not change when another base gets overrides)."""
+    over = base.get("editing") or {}
+    out = {**editing, **{k: v for k, v in over.items() if k not in _EDIT_MERGED_KEYS}}
+    for key in _EDIT_MERGED_KEYS:
+        if key in over:
+            out[key] = {**editing.get(key, {}), **over[key]}
+    return out
+
+
 #: Keys that older configs had and that are now runtime settings (factmlp.devices, the profiles).
 RUNTIME_KEYS = ("device", "resources")
 
@@ -131,8 +153,26 @@ def validate_config(config: dict, schema_path: str | os.PathLike, *, methods: li
         err = jsonschema.exceptions.best_match(errors)
         key, msg = _locate(err)
         raise ConfigError(f"config error at {key}: {msg}")
+    _check_edit_overrides(config, schema)
     _check_names(config, methods)
     return config
+
+
+def _check_edit_overrides(config: dict, schema: dict) -> None:
+    """Each base's merged editing section (:func:`editing_for_base`) against the section's schema,
+    so a wrong key or type in a base's ``editing.base`` / ``editing.grid`` is named there."""
+    import jsonschema
+
+    ed = config["editing"]
+    sub = {**schema["properties"]["editing"], "$defs": schema.get("$defs", {})}
+    for i, base in enumerate(ed["base_mlps"]):
+        if not base.get("editing"):
+            continue
+        merged = copy.deepcopy(editing_for_base(ed, base))
+        errors = list(_validator(sub).iter_errors(merged))
+        if errors:
+            key, msg = _locate(jsonschema.exceptions.best_match(errors))
+            raise ConfigError(f"config error at editing.base_mlps[{i}].editing.{key}: {msg}")
 
 
 def _locate(err) -> tuple[str, str]:
@@ -203,6 +243,15 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
     for i, frac in enumerate(ed["fractions"]):
         if max(2, round(frac * ed["n_subjects"])) >= ed["n_subjects"]:
             fail(f"editing.fractions[{i}]", f"{frac} of {ed['n_subjects']} facts leaves none preserved")
+    for i, base in enumerate(ed["base_mlps"]):
+        over = base.get("editing") or {}
+        if "fractions" in over or "n_subjects" in over:
+            eb = editing_for_base(ed, base)
+            for k, frac in enumerate(eb["fractions"]):
+                if max(2, round(frac * eb["n_subjects"])) >= eb["n_subjects"]:
+                    where = "fractions" if "fractions" in over else "n_subjects"
+                    fail(f"editing.base_mlps[{i}].editing.{where}",
+                         f"edit fraction {frac} of {eb['n_subjects']} facts leaves none preserved")
     dec = config["decodability"]
     _check_families(dec["families"], dec["points"], families, "decodability", fail, facts)
     if dec["families"] and not dec["points"]:
@@ -277,7 +326,8 @@ def _check_bucket_sizes(config: dict, fail) -> None:
     ed = config["editing"]
     for i, base in enumerate(ed["base_mlps"]):
         settings = {**(config["methods"].get(base["method"]) or {}), **(base.get("settings") or {})}
-        check(base["method"], settings, ed["d"], ed["n_subjects"], "editing (d, n_subjects)",
+        eb = editing_for_base(ed, base)
+        check(base["method"], settings, eb["d"], eb["n_subjects"], "editing (d, n_subjects)",
               f"editing.base_mlps[{i}].settings" if "bucket_size" in (base.get("settings") or {})
               else f"methods.{base['method']}.bucket_size")
 

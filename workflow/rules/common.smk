@@ -4,7 +4,7 @@ import itertools
 import re
 
 from factmlp.codehash import code_hash
-from factmlp.config import validate_config
+from factmlp.config import editing_for_base, validate_config
 from factmlp.facts import fact_set_shape
 from factmlp.methods import is_trained, method_names
 
@@ -117,9 +117,15 @@ EDIT_BASE_KEYS = (
 EDIT_FACTS_KEYS = ("seed", "grid", "editors", "swap_seed")
 
 
-def editing_settings(keys):
-    """The editing section's ``keys`` (the parameters one editing job reads)."""
-    return {k: EDITING[k] for k in keys}
+def edit_config(base):
+    """The editing section as base ``base`` runs it: its own ``editing`` overrides over the section."""
+    return editing_for_base(EDITING, EDIT_BASES[base])
+
+
+def editing_settings(keys, base):
+    """The ``keys`` of base ``base``'s editing setting (the parameters one editing job reads)."""
+    e = edit_config(base)
+    return {k: e[k] for k in keys}
 
 
 def fraction_label(fraction):
@@ -131,7 +137,7 @@ def editing_files():
     return [
         f"results/editing/{b}/edits_f{fraction_label(f)}.tsv"
         for b in EDIT_BASES
-        for f in EDITING["fractions"]
+        for f in edit_config(b)["fractions"]
     ]
 
 

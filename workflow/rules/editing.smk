@@ -19,7 +19,7 @@ rule edit_base:
         code=code_of("edit_base.py"),
         # the wildcards, so that the between-workflow cache key (params, inputs, code) tells jobs apart
         job=lambda wc: dict(wc.items()),
-        editing=editing_settings(EDIT_BASE_KEYS),
+        editing=lambda wc: editing_settings(EDIT_BASE_KEYS, wc.base),
         method=lambda wc: EDIT_BASES[wc.base]["method"],
         size=lambda wc: EDIT_BASES[wc.base]["size"],
         settings=lambda wc: edit_base_settings(wc.base),
@@ -44,7 +44,7 @@ rule edit_facts:
         **heavy_resources(),
     params:
         code=code_of("edit_facts.py"),
-        editing=editing_settings(EDIT_FACTS_KEYS),
+        editing=lambda wc: editing_settings(EDIT_FACTS_KEYS, wc.base),
         method=lambda wc: EDIT_BASES[wc.base]["method"],
         size=lambda wc: EDIT_BASES[wc.base]["size"],
         settings=lambda wc: edit_base_settings(wc.base),
