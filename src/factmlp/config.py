@@ -31,7 +31,8 @@ import os
 
 import yaml
 
-__all__ = ["ConfigError", "validate_config", "load_schema", "registered_names", "editing_for_base", "EDIT_OVERRIDE_KEYS"]
+__all__ = ["ConfigError", "validate_config", "load_schema", "registered_names", "editing_for_base",
+           "EDIT_OVERRIDE_KEYS"]
 
 
 class ConfigError(ValueError):
