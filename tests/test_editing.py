@@ -425,3 +425,55 @@ def test_base_lr_schedule_by_hand_and_in_training(monkeypatch):
     train_base(corpus, vocab, mlp, BaseSettings(epochs=4, batch_size=8, lr=0.2, schedule="cosine", warmup=0.25,
                                                 lr_min_factor=0.1), seed=0)
     assert seen == pytest.approx(expect, rel=1e-12)
+
+
+@pytest.mark.parametrize("max_hidden_bytes", [2e9, 0.0])
+def test_eval_cache_last_position_mode_matches_full_forward_evaluation(tiny_base, max_hidden_bytes):
+    """EvalCache(eval_subjects > 0) against the full-forward reference: every accuracy is the same
+    (read at the last position), and the perplexity ratio is the full-forward CE of the chosen
+    subjects over the base's on the same subjects."""
+    from factmlp.editing.experiment import EvalCache
+
+    corpus, vocab, base, metrics, method = tiny_base
+    model = copy.deepcopy(base)
+    edited, preserved, new = edit_plan(corpus, 0.25, seed=1)
+    n_ce = corpus.n_subjects // 3
+    cache = EvalCache(model, corpus, max_hidden_bytes=max_hidden_bytes, eval_subjects=n_ce, seed=4)
+    sub = cache.ce_subjects
+    assert len(sub) == n_ce and len(set(sub.tolist())) == n_ce
+    swap, _ = method.build(corpus_facts(corpus, vocab, new), 48, seed=5)
+    down = copy.deepcopy(model.fact_mlp)
+    with torch.no_grad():
+        down.down.weight.add_(0.3 * torch.randn(down.down.weight.shape, generator=torch.Generator().manual_seed(0),
+                                                dtype=down.down.weight.dtype))
+    base_ce_sub = nonfact_ce(model, corpus, subjects=sub)
+    for mlp, same_hidden in ((swap, False), (down, True)):
+        ref_model = copy.deepcopy(model)
+        ref_model.set_fact_mlp(mlp)
+        ref = _evaluate(ref_model, corpus, edited, preserved, new, metrics["base_nonfact_ce"])
+        ref["nonfact_ppl_ratio"] = math.exp(nonfact_ce(ref_model, corpus, subjects=sub) - base_ce_sub)
+        got = cache.evaluate(mlp, edited, preserved, new, float("nan"), same_hidden=same_hidden)
+        assert set(got) == set(ref)
+        for k in ref:
+            assert got[k] == pytest.approx(ref[k], rel=1e-5, abs=1e-9), k
+    with pytest.raises(ValueError, match="eval_subjects"):
+        EvalCache(model, corpus, eval_subjects=-1)
+
+
+def test_fit_deltas_last_position_is_the_full_pass_fit(tiny_base):
+    """The head-only fit and the full-forward fit follow the same loss of delta: the same deltas up
+    to float32 rounding, and both make the model predict the targets."""
+    corpus, _, base, _, _ = tiny_base
+    model = copy.deepcopy(base)
+    s, _, new = _single_edit(corpus, model)
+    tokens = corpus.sentences(torch.tensor([s, (s + 1) % corpus.n_subjects]), 0, new)
+    kw = dict(steps=40, lr=0.1, weight_decay=0.0, stop_loss=None)
+    full = fit_deltas(model, tokens[:, :-1], tokens[:, -1], **kw)
+    last = fit_deltas(model, tokens[:, :-1], tokens[:, -1], last_position=True, **kw)
+    assert model.delta is None
+    torch.testing.assert_close(last, full, rtol=1e-3, atol=1e-4)
+    model.delta = torch.nn.Parameter(last.to(model.vocab.dtype), requires_grad=False)
+    with torch.no_grad():
+        pred = model(tokens[:, :-1])[:, -1].argmax(-1)
+    model.delta = None
+    assert torch.equal(pred, tokens[:, -1])

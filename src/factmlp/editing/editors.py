@@ -34,25 +34,43 @@ __all__ = ["fit_deltas", "clip_residuals", "rome_update", "memit_update", "alpha
 
 
 def fit_deltas(model: EditLM, tokens: torch.Tensor, targets: torch.Tensor, *, steps: int, lr: float,
-               weight_decay: float, stop_loss: float | None) -> torch.Tensor:
+               weight_decay: float, stop_loss: float | None, last_position: bool = False) -> torch.Tensor:
     """(u, d) float64 deltas: delta_i makes the model predict ``targets[i]`` at the end of ``tokens[i]``.
 
     Adam is elementwise, so fitting all rows at once with the summed loss equals fitting each
-    edit alone. Early stop (checked after a step) when the mean loss falls below ``stop_loss``."""
+    edit alone. Early stop (checked after a step) when the mean loss falls below ``stop_loss``.
+
+    ``last_position``: run the model once and keep what delta does not change at the last
+    position (the MLP input z, the router weight, the other expert's output, the fact MLP's
+    output), then fit on the output head alone. The same function of delta as the full forward
+    pass (delta enters at the last position only and nothing before it reads that position), at
+    a cost per step independent of the sentence length and of the fact MLP's width; it rounds
+    differently, so it is a setting (EditSettings.fit_last_position) and the default keeps the
+    full pass, whose results the snapshots hold."""
     dtype = model.vocab.dtype
     delta = nn.Parameter(torch.zeros(tokens.shape[0], model.vocab.shape[1], dtype=dtype))
     opt = torch.optim.Adam([delta], lr=lr, weight_decay=weight_decay, fused=True)
+    if last_position:
+        with torch.no_grad():
+            z = model.mlp_input(tokens)
+            r, other = model.router(z, tokens)[:, -1], model.other_expert(z[:, -1])
+            fact = model.fact_output(z[:, -1])
+
+        def last_logits() -> torch.Tensor:
+            return model.readout(fact + delta, r, other)
+    else:
+        def last_logits() -> torch.Tensor:
+            model.delta = delta
+            return model(tokens)[:, -1]
     try:
         for _ in range(steps):
-            model.delta = delta
-            loss = nn.functional.cross_entropy(model(tokens)[:, -1], targets, reduction="sum")
+            loss = nn.functional.cross_entropy(last_logits(), targets, reduction="sum")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if stop_loss is not None:
                 with torch.no_grad():
-                    model.delta = delta
-                    after = nn.functional.cross_entropy(model(tokens)[:, -1], targets)
+                    after = nn.functional.cross_entropy(last_logits(), targets)
                 if float(after) < stop_loss:
                     break
     finally:
