@@ -3,7 +3,8 @@
     python benchmarks/snapshot.py --results RESULTS_DIR --out docs/results/medium \
         --config config/medium.yaml --started UNIX_TIME --finished UNIX_TIME [--note TEXT]
 
-Writes ``claims.tsv``, ``tables/*.tsv``, ``figures/*.png`` and ``provenance.tsv`` (commit of the
+Writes ``claims.tsv``, ``tables/*.tsv``, ``figures/*.png``, ``config.yaml`` (``--config`` as read
+from ``--repo``) and ``provenance.tsv`` (commit of the
 code that ran, dates, wall time, machine: CPU model, cores, memory, OS, Python and package
 versions). The commit is read from the git checkout the results were computed in (``--repo``,
 default: the directory above ``--results``), so snapshotting a run made in another clone names
@@ -80,6 +81,9 @@ def main(argv=None) -> int:
         shutil.copy2(f, tmp / "tables" / f.name)
     for f in sorted((a.results / "figures").glob("*.png")):
         shutil.copy2(f, tmp / "figures" / f.name)
+    config = Path(a.config) if Path(a.config).is_absolute() else repo / a.config
+    if config.is_file():  # the config exactly as it ran, beside its results
+        shutil.copy2(config, tmp / "config.yaml")
     utc = dt.timezone.utc
     rows = {
         "config": a.config,

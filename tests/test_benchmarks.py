@@ -66,6 +66,8 @@ def test_snapshot_copies_a_finished_run_with_its_provenance(tmp_path):
     (repo / "results" / "tables" / "capacity.tsv").write_text("a\n1\n")
     (repo / "results" / "figures" / "f.png").write_bytes(b"png")
     (repo / "results" / "figures" / "f.pdf").write_bytes(b"pdf")
+    (repo / "config").mkdir()
+    (repo / "config" / "medium.yaml").write_text("scale: medium\n")
     out = tmp_path / "docs" / "medium"
     script = str(ROOT / "benchmarks" / "snapshot.py")
     # no claims table yet: refused, nothing written
@@ -79,6 +81,7 @@ def test_snapshot_copies_a_finished_run_with_its_provenance(tmp_path):
     assert (out / "claims.tsv").read_text() == "claim\tpass\nC1\ttrue\n"
     assert (out / "tables" / "capacity.tsv").is_file() and (out / "figures" / "f.png").is_file()
     assert not (out / "figures" / "f.pdf").exists()
+    assert (out / "config.yaml").read_text() == "scale: medium\n"  # the config as it ran, from --repo
     prov = pd.read_csv(out / "provenance.tsv", sep="\t", dtype=str).set_index("key")["value"]
     assert prov["commit"] == head and prov["wall_time_s"] == "3600" and prov["config"] == "config/medium.yaml"
     assert prov["started_utc"].startswith("1970-01-01T00:16:40")
