@@ -477,34 +477,3 @@ def test_fit_deltas_last_position_is_the_full_pass_fit(tiny_base):
         pred = model(tokens[:, :-1])[:, -1].argmax(-1)
     model.delta = None
     assert torch.equal(pred, tokens[:, -1])
-
-
-def test_train_base_on_a_subset_trains_only_those_books(monkeypatch):
-    """train_subjects = k: every trained sentence is one of k books drawn once, the step count is
-    epochs x templates x ceil(k / batch), and the metrics still cover every book."""
-    from factmlp.editing import experiment as ex
-
-    corpus = make_corpus(24, authors="bijection", n_train_templates=3, n_templates=4, seed=0)
-    vocab = ex.fact_embeddings(corpus, 16, seed=0)
-    method = get_method("construction")
-    mlp, _ = method.build(ex.corpus_facts(corpus, vocab), 8, seed=0)
-    seen = []
-    real = ex._lm_loss
-
-    def spy(model, tokens, corpus_, sup=0.0):
-        seen.append(tokens[tokens < corpus_.n_subjects])  # one subject token per sentence
-        return real(model, tokens, corpus_, sup)
-
-    monkeypatch.setattr(ex, "_lm_loss", spy)
-    settings = ex.BaseSettings(epochs=2, batch_size=4, train_subjects=6)
-    model, m = ex.train_base(corpus, vocab, mlp, settings, seed=3)
-    subjects = torch.cat([x.flatten() for x in seen])
-    assert m["base_steps"] == 2 * 3 * 2 == len(seen)
-    assert len(set(subjects.tolist())) == 6 and max(subjects.tolist()) < corpus.n_subjects
-    # the metrics cover every book (fact_accuracy over all 24 subjects, not the 6)
-    all_acc = ex.fact_accuracy(model, corpus, torch.arange(24), list(range(3)))
-    assert m["base_train_accuracy"] == pytest.approx(all_acc)
-    with pytest.raises(ValueError, match="train_subjects"):
-        ex.train_base(corpus, vocab, mlp, ex.BaseSettings(epochs=1, train_subjects=25), seed=3)
-    with pytest.raises(ValueError, match="train_subjects"):
-        ex.BaseSettings(train_subjects=-1)

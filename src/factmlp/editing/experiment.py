@@ -101,12 +101,8 @@ class BaseSettings:
     schedule: str = "constant"  # learning rate: "constant" (the smoke default) or "cosine" (to lr_min_factor x lr)
     warmup: float = 0.0  # share of the steps with a linear warm-up from 0 (cosine and constant alike)
     lr_min_factor: float = 0.01  # cosine's final learning rate, relative to lr
-    # > 0: train on this many books only (drawn once), the fact MLP holding every fact; see train_base
-    train_subjects: int = 0
 
     def __post_init__(self) -> None:
-        if self.train_subjects < 0:
-            raise ValueError(f"editing.base.train_subjects must be >= 0, got {self.train_subjects!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"editing.base.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not 0.0 <= self.warmup < 1.0:
@@ -188,14 +184,6 @@ def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, setting
     back to the CPU at the end, where the metrics and every later editing step run; the batches
     and all random draws come from CPU generators, so a device changes only floating-point rounding).
 
-    ``settings.train_subjects`` > 0: the sentences of that many books only (drawn once from the
-    seed) are trained; the fact MLP and the decoys still hold every fact, and the metrics cover
-    every book. The attention, router and other expert are the only trained parts and route any
-    subject token to the fact MLP, so a base trained on a subset is used, like a swapped MLP, on
-    facts its attention never saw. Why (docs/claims.md C8): at 4,096 books and d = 128 one template
-    per step leaves whole templates' attention untrained (recall 0.495 after 8 epochs, 0.068 after
-    24, 0.000 at lr 1e-3), while 256 books train every template.
-
     ``settings.decoy_fraction`` > 0 needs ``build(facts) -> MLP`` (the fact MLP's method, size and
     build seed): that share of the batches is trained with a decoy fact MLP on a random
     permutation of the objects (:class:`BaseSettings`); the others with ``fact_mlp`` and the true map.
@@ -221,19 +209,10 @@ def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, setting
     train_t = list(range(corpus.n_train_templates))
     t0 = time.perf_counter()
     steps = 0
-    if settings.train_subjects > corpus.n_subjects:
-        raise ValueError(f"editing.base.train_subjects={settings.train_subjects} is more than the corpus's "
-                         f"{corpus.n_subjects} books")
-    subset = None
-    if settings.train_subjects:
-        gs = torch.Generator().manual_seed(derive_seed(seed, "editing", "train_subjects"))
-        subset = torch.randperm(corpus.n_subjects, generator=gs)[:settings.train_subjects].sort().values
-    n_train = corpus.n_subjects if subset is None else len(subset)
-    per_epoch = len(train_t) * -(-n_train // settings.batch_size)
+    per_epoch = len(train_t) * -(-corpus.n_subjects // settings.batch_size)
     total = settings.epochs * per_epoch
     for epoch in range(settings.epochs):
-        order = torch.randperm(n_train, generator=g)
-        order = order if subset is None else subset[order]
+        order = torch.randperm(corpus.n_subjects, generator=g)
         batches = list(_batches(corpus, train_t, order, settings.batch_size))
         for i in torch.randperm(len(batches), generator=g).tolist():
             if settings.schedule != "constant" or settings.warmup > 0:
