@@ -31,8 +31,7 @@ import os
 
 import yaml
 
-__all__ = ["ConfigError", "validate_config", "load_schema", "registered_names", "editing_for_base",
-           "EDIT_OVERRIDE_KEYS"]
+__all__ = ["ConfigError", "validate_config", "load_schema", "registered_names", "editing_for_base"]
 
 
 class ConfigError(ValueError):
@@ -107,15 +106,14 @@ def _validator(schema: dict):
     return validators.extend(base, {"properties": set_defaults})(schema)
 
 
-#: Keys of the editing section one base may set for itself (``editing.base_mlps[i].editing``):
-#: ``base`` and ``grid`` are merged key by key over the section's, the others replace it.
-EDIT_OVERRIDE_KEYS = ("d", "n_subjects", "fractions", "base", "grid")
+#: Keys of a base's own editing setting (``editing.base_mlps[i].editing``; the schema lists which
+#: keys it may have) that are merged key by key over the section's; the others replace it.
 _EDIT_MERGED_KEYS = ("base", "grid")
 
 
 def editing_for_base(editing: dict, base: dict) -> dict:
     """The editing section as the base ``base`` (an entry of ``editing.base_mlps``) runs it: the
-    section with the base's ``editing`` overrides over it (:data:`EDIT_OVERRIDE_KEYS`).
+    section with the base's ``editing`` overrides over it (``base`` and ``grid`` merged key by key).
 
     Why per base: a second, larger setting (more facts, a larger d, fewer epochs over a corpus 16x
     larger, a smaller baseline grid where one grid point costs minutes) sits beside the section's
@@ -241,18 +239,22 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
                 get_method(base["method"], **{**(config["methods"].get(base["method"]) or {}), **base["settings"]})
             except (TypeError, ValueError) as exc:
                 fail(f"editing.base_mlps[{i}].settings", f"not settings of {base['method']!r}: {exc}")
+    def none_preserved(frac: float, n: int) -> bool:  # edit_plan edits max(2, round(frac * n)) facts
+        return max(2, round(frac * n)) >= n
+
     for i, frac in enumerate(ed["fractions"]):
-        if max(2, round(frac * ed["n_subjects"])) >= ed["n_subjects"]:
+        if none_preserved(frac, ed["n_subjects"]):
             fail(f"editing.fractions[{i}]", f"{frac} of {ed['n_subjects']} facts leaves none preserved")
     for i, base in enumerate(ed["base_mlps"]):
         over = base.get("editing") or {}
-        if "fractions" in over or "n_subjects" in over:
-            eb = editing_for_base(ed, base)
-            for k, frac in enumerate(eb["fractions"]):
-                if max(2, round(frac * eb["n_subjects"])) >= eb["n_subjects"]:
-                    where = "fractions" if "fractions" in over else "n_subjects"
-                    fail(f"editing.base_mlps[{i}].editing.{where}",
-                         f"edit fraction {frac} of {eb['n_subjects']} facts leaves none preserved")
+        if "fractions" not in over and "n_subjects" not in over:
+            continue  # the section's fractions and books, checked above
+        eb = editing_for_base(ed, base)
+        for frac in eb["fractions"]:
+            if none_preserved(frac, eb["n_subjects"]):
+                where = "fractions" if "fractions" in over else "n_subjects"
+                fail(f"editing.base_mlps[{i}].editing.{where}",
+                     f"edit fraction {frac} of {eb['n_subjects']} facts leaves none preserved")
     dec = config["decodability"]
     _check_families(dec["families"], dec["points"], families, "decodability", fail, facts)
     if dec["families"] and not dec["points"]:
