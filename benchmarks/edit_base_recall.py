@@ -37,22 +37,6 @@ from factmlp.io import write_tsv
 from factmlp.methods import get_method
 
 
-def mixed_template_batches(corpus, templates, subjects, batch, mapping=None):
-    """Replacement for factmlp.editing.experiment._batches (``--mix-templates``): batches mix the
-    templates of one sentence length (the LM has no padding), (subject, template) pairs in an order
-    drawn from the subjects' order, instead of one template per batch. An experiment, not a setting."""
-    by_len: dict[int, list[int]] = {}
-    for j in templates:
-        by_len.setdefault(corpus.sentences(subjects[:1], j).shape[1], []).append(j)
-    for group in by_len.values():
-        rows = torch.cat([corpus.sentences(subjects, j, mapping) for j in group])
-        perm = torch.argsort(torch.arange(rows.shape[0]).remainder(subjects.shape[0]) * len(group)
-                             + torch.arange(rows.shape[0]).div(subjects.shape[0], rounding_mode="floor"))
-        rows = rows[perm]  # subject-major: each subject's templates side by side, subjects in the given order
-        for start in range(0, rows.shape[0], batch):
-            yield rows[start:start + batch]
-
-
 BASE_DEFAULTS = dict(epochs=100, batch_size=64, lr=3e-3, schedule="cosine", warmup=0.05, decoy_fraction=0.8,
                      n_decoys=16)
 
@@ -67,15 +51,13 @@ def main() -> None:
     ap.add_argument("--base", default="{}", help="JSON: BaseSettings over the defaults of this script")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--mix-templates", action="store_true", help="batches mix templates of one length")
+    ap.add_argument("--mix-templates", action="store_true", help='the same as --base \'{"batching": "mixed"}\'')
     ap.add_argument("--out", default="benchmarks/results/edit_base_recall.tsv")
     args = ap.parse_args()
-    if args.mix_templates:
-        import factmlp.editing.experiment as experiment
-
-        experiment._batches = mixed_template_batches
     torch.set_num_threads(args.threads)
     method_settings, base = json.loads(args.method_settings), {**BASE_DEFAULTS, **json.loads(args.base)}
+    if args.mix_templates:
+        base["batching"] = "mixed"
     corpus = make_corpus(args.books, authors="bijection", n_train_templates=8, n_templates=12, seed=args.seed)
     vocab = fact_embeddings(corpus, args.d, seed=args.seed)
     method = get_method(args.method, **method_settings)
@@ -90,7 +72,7 @@ def main() -> None:
     per_template = [fact_accuracy(model, corpus, subjects, [j]) for j in range(len(corpus.templates))]
     row = {"books": args.books, "d": args.d, "method": args.method, "size": args.size,
            "method_settings": json.dumps(method_settings, sort_keys=True), "base": json.dumps(base, sort_keys=True),
-           "mix_templates": args.mix_templates, "recall": metrics["base_train_accuracy"],
+           "mix_templates": base.get("batching") == "mixed", "recall": metrics["base_train_accuracy"],
            "nonfact_ce": metrics["base_nonfact_ce"],
            "per_template": " ".join(f"{a:.3f}" for a in per_template), "threads": args.threads,
            "seconds": round(time.perf_counter() - t0, 1)}

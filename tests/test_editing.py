@@ -477,3 +477,51 @@ def test_fit_deltas_last_position_is_the_full_pass_fit(tiny_base):
         pred = model(tokens[:, :-1])[:, -1].argmax(-1)
     model.delta = None
     assert torch.equal(pred, tokens[:, -1])
+
+
+def test_mixed_batches_hold_every_training_sentence_once_and_mix_templates_of_one_length(monkeypatch):
+    from factmlp.editing import experiment
+
+    corpus = make_corpus(10, authors="bijection", n_train_templates=8, n_templates=12, seed=0)
+    order = torch.randperm(10, generator=torch.Generator().manual_seed(1))
+    templates = range(8)
+    expect = sorted(tuple(r) for j in templates for r in corpus.sentences(order, j).tolist())
+    lengths = {}
+    for j in templates:
+        lengths.setdefault(corpus.sentences(order[:1], j).shape[1], []).append(j)
+    assert any(len(g) > 1 for g in lengths.values())  # the corpus has same-length templates to mix
+    for batching in ("template", "mixed"):
+        batches = list(experiment._training_batches(corpus, templates, order, 7, batching))
+        assert sorted(tuple(r) for b in batches for r in b.tolist()) == expect
+        assert len(batches) == experiment._batches_per_epoch(corpus, templates, 10, 7, batching)
+        words = [{tuple(t for t in r if t >= corpus.n_subjects + corpus.n_objects) for r in b.tolist()}
+                 for b in batches]
+        if batching == "template":  # the old batches, exactly
+            old = list(experiment._batches(corpus, templates, order, 7))
+            assert len(old) == len(batches) and all(torch.equal(a, b) for a, b in zip(old, batches))
+            assert all(len(w) == 1 for w in words)
+        else:  # subject-major within a length: the first batch of a group of g templates starts
+            # with subject order[0] in each of them
+            assert max(len(w) for w in words) > 1
+            g = len(next(iter(lengths.values())))
+            first = batches[0][:g]
+            assert (first == order[0]).any(1).all() and len({tuple(r) for r in first.tolist()}) == g
+    with pytest.raises(ValueError, match="editing.base.batching"):
+        BaseSettings(batching="shuffled")
+    # train_base runs the mixed batches: one optimizer step per batch, the cosine reaching its end
+    corpus = make_corpus(8, objects_per_subject=1.0, authors="bijection", n_train_templates=8, n_templates=9, seed=0)
+    vocab = fact_embeddings(corpus, 8, seed=0)
+    mlp, _ = get_method("construction").build(corpus_facts(corpus, vocab), 8, seed=0)
+    seen = []
+    step = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    s = BaseSettings(epochs=2, batch_size=5, lr=0.2, schedule="cosine", lr_min_factor=0.1, batching="mixed")
+    _, metrics = train_base(corpus, vocab, mlp, s, seed=0)
+    n = 2 * experiment._batches_per_epoch(corpus, range(8), 8, 5, "mixed")
+    assert metrics["base_steps"] == len(seen) == n
+    assert seen[-1] == pytest.approx(0.02) and seen[0] == pytest.approx(0.2)

@@ -55,6 +55,7 @@ log = logging.getLogger("factmlp.editing")
 
 EDITORS = ("mlp_swap", "rome", "memit", "alphaedit")
 SCHEDULES = ("constant", "cosine")
+BATCHINGS = ("template", "mixed")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,15 @@ class BaseSettings:
     128 of 128 at 50%, but base recall on trained templates is 0.875 (< 0.99): with both, template
     1 ("the author of X is") fails, as do the unseen 8 and 10: at "is" right after the subject the
     model cannot tell them from template 2 ("X is a novel by"), where the next word is "a".
+
+    ``batching`` (not in the paper, which does not say how its batches are formed): "template"
+    (the default, what the snapshots up to session 11 ran) fills each batch with one template,
+    "mixed" with the templates of one sentence length side by side (the LM has no padding).
+    Why "mixed" (measured, d = 128, 256 books, lr 3e-3 cosine, 100 epochs, docs/claims.md C8): with
+    one template per step the attention learns some templates and leaves whole others at recall 0,
+    grouped by the template's last word (hidden-640 construction: templates 5-7 ending in "of",
+    recall 0.623; GD: template 1 ending in "is", 0.869); mixed batches train every template
+    (0.998, 0.997; hidden 240: 0.997 vs 1.000).
     """
 
     epochs: int = 100  # passes over the training sentences
@@ -101,8 +111,11 @@ class BaseSettings:
     schedule: str = "constant"  # learning rate: "constant" (the smoke default) or "cosine" (to lr_min_factor x lr)
     warmup: float = 0.0  # share of the steps with a linear warm-up from 0 (cosine and constant alike)
     lr_min_factor: float = 0.01  # cosine's final learning rate, relative to lr
+    batching: str = "template"  # "template": one template per batch; "mixed": the templates of one length mixed
 
     def __post_init__(self) -> None:
+        if self.batching not in BATCHINGS:
+            raise ValueError(f"editing.base.batching must be one of {', '.join(BATCHINGS)}, got {self.batching!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"editing.base.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not 0.0 <= self.warmup < 1.0:
@@ -159,6 +172,36 @@ def _batches(corpus: Corpus, templates, subjects: torch.Tensor, batch: int, mapp
             yield corpus.sentences(subjects[start:start + batch], j, mapping)
 
 
+def _length_groups(corpus: Corpus, templates) -> list[list[int]]:
+    """``templates`` grouped by sentence length (in order of first appearance)."""
+    groups: dict[int, list[int]] = {}
+    for j in templates:
+        before, after = corpus.template_tokens(j)
+        groups.setdefault(len(before) + len(after), []).append(j)
+    return list(groups.values())
+
+
+def _training_batches(corpus: Corpus, templates, subjects: torch.Tensor, batch: int, batching: str):
+    """One epoch's batches in ``subjects``' order (BaseSettings.batching). "template": each batch
+    holds one template (the sentences of consecutive subjects); "mixed": the templates of one
+    sentence length (the LM has no padding) side by side, subject-major (subject 1 with each such
+    template, then subject 2, ...), cut into batches."""
+    if batching == "template":
+        yield from _batches(corpus, templates, subjects, batch)
+        return
+    n = subjects.shape[0]
+    for group in _length_groups(corpus, templates):
+        rows = torch.stack([corpus.sentences(subjects, j) for j in group], dim=1).reshape(n * len(group), -1)
+        for start in range(0, rows.shape[0], batch):
+            yield rows[start:start + batch]
+
+
+def _batches_per_epoch(corpus: Corpus, templates, n_subjects: int, batch: int, batching: str) -> int:
+    if batching == "template":
+        return len(templates) * -(-n_subjects // batch)
+    return sum(-(-len(group) * n_subjects // batch) for group in _length_groups(corpus, templates))
+
+
 def _lm_loss(model: EditLM, tokens: torch.Tensor, corpus: Corpus, router_supervision: float = 0.0) -> torch.Tensor:
     """Next-token CE over every position except those whose target is the subject token; with
     ``router_supervision`` > 0 plus that weight times the router's binary cross-entropy toward 1
@@ -209,11 +252,11 @@ def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, setting
     train_t = list(range(corpus.n_train_templates))
     t0 = time.perf_counter()
     steps = 0
-    per_epoch = len(train_t) * -(-corpus.n_subjects // settings.batch_size)
-    total = settings.epochs * per_epoch
+    total = settings.epochs * _batches_per_epoch(corpus, train_t, corpus.n_subjects, settings.batch_size,
+                                                 settings.batching)
     for epoch in range(settings.epochs):
         order = torch.randperm(corpus.n_subjects, generator=g)
-        batches = list(_batches(corpus, train_t, order, settings.batch_size))
+        batches = list(_training_batches(corpus, train_t, order, settings.batch_size, settings.batching))
         for i in torch.randperm(len(batches), generator=g).tolist():
             if settings.schedule != "constant" or settings.warmup > 0:
                 for group in opt.param_groups:
