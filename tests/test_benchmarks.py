@@ -107,3 +107,16 @@ def test_parse_snakemake_log_sums_by_hand(tmp_path):
     # 8 job-min over a 4-min span on 2 slots: both slots busy all along
     assert "3 jobs, 8.0 job-min, span 4.0 min, slot occupancy 1.00 at 2 slots" in out
     assert out.rstrip().endswith("b")  # the longest job is b's (4 min), which has no wildcards
+
+
+def test_fact_mlp_robustness_tiny(tmp_path):
+    """At a = 1 the input is the key itself: accuracy is the MLP's storage accuracy (1 for a
+    construction that stores every fact); at a = 0.5 with another subject's key half the mass is
+    a stored key, so an MLP cannot recall every fact there."""
+    out = tmp_path / "robust.tsv"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "fact_mlp_robustness.py"), "--d", "16", "--sample", "64",
+           "--mlp", '64;construction;16;{}', "--out", str(out)]
+    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600)
+    table = pd.read_csv(out, sep="\t")
+    assert list(table["partner"]) == ["template word", "other subject"]
+    assert (table["a=1"] == 1.0).all() and table.loc[1, "a=0.5"] < 1.0 and (table["hidden"] > 0).all()
