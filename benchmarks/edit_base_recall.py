@@ -36,7 +36,6 @@ from factmlp.editing.experiment import (
 from factmlp.io import write_tsv
 from factmlp.methods import get_method
 
-
 BASE_DEFAULTS = dict(epochs=100, batch_size=64, lr=3e-3, schedule="cosine", warmup=0.05, decoy_fraction=0.8,
                      n_decoys=16)
 
