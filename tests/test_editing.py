@@ -401,17 +401,11 @@ def test_router_token_reads_the_current_token(tmp_path):
             torch.testing.assert_close(loaded(tokens), model(tokens))
 
 
-def test_base_lr_schedule_by_hand_and_in_training(monkeypatch):
-    s = BaseSettings(lr=0.2, schedule="cosine", warmup=0.25, lr_min_factor=0.1)
-    # 8 steps: 2 warm-up steps 0.1, 0.2; then cosine over the 6 others from 0.2 to 0.02
-    expect = [0.1, 0.2] + [0.02 + 0.09 * (1 + math.cos(math.pi * t / 5)) for t in range(6)]
-    assert [s.lr_at(i, 8) for i in range(8)] == pytest.approx(expect, rel=1e-12)
-    assert BaseSettings(lr=0.2).lr_at(5, 8) == 0.2  # constant, no warm-up: the old behaviour
-    for bad in ({"schedule": "linear"}, {"warmup": 1.0}, {"lr_min_factor": -0.1}):
-        with pytest.raises(ValueError, match=f"editing.base.{next(iter(bad))}"):
-            BaseSettings(**bad)
-    # train_base applies it step by step: 2 templates x 1 batch x 4 epochs = 8 steps
-    corpus = make_corpus(8, objects_per_subject=1.0, authors="bijection", n_train_templates=2, n_templates=3, seed=0)
+def _train_recording_lrs(monkeypatch, n_train_templates: int, settings: BaseSettings):
+    """train_base on 8 books (d = 8, construction MLP) with AdamW.step spied on: (metrics, the
+    learning rate of every optimizer step)."""
+    corpus = make_corpus(8, objects_per_subject=1.0, authors="bijection", n_train_templates=n_train_templates,
+                         n_templates=n_train_templates + 1, seed=0)
     vocab = fact_embeddings(corpus, 8, seed=0)
     mlp, _ = get_method("construction").build(corpus_facts(corpus, vocab), 8, seed=0)
     seen = []
@@ -422,8 +416,22 @@ def test_base_lr_schedule_by_hand_and_in_training(monkeypatch):
         return step(self, *a, **k)
 
     monkeypatch.setattr(torch.optim.AdamW, "step", spy)
-    train_base(corpus, vocab, mlp, BaseSettings(epochs=4, batch_size=8, lr=0.2, schedule="cosine", warmup=0.25,
-                                                lr_min_factor=0.1), seed=0)
+    _, metrics = train_base(corpus, vocab, mlp, settings, seed=0)
+    return metrics, seen
+
+
+def test_base_lr_schedule_by_hand_and_in_training(monkeypatch):
+    s = BaseSettings(lr=0.2, schedule="cosine", warmup=0.25, lr_min_factor=0.1)
+    # 8 steps: 2 warm-up steps 0.1, 0.2; then cosine over the 6 others from 0.2 to 0.02
+    expect = [0.1, 0.2] + [0.02 + 0.09 * (1 + math.cos(math.pi * t / 5)) for t in range(6)]
+    assert [s.lr_at(i, 8) for i in range(8)] == pytest.approx(expect, rel=1e-12)
+    assert BaseSettings(lr=0.2).lr_at(5, 8) == 0.2  # constant, no warm-up: the old behaviour
+    for bad in ({"schedule": "linear"}, {"warmup": 1.0}, {"lr_min_factor": -0.1}):
+        with pytest.raises(ValueError, match=f"editing.base.{next(iter(bad))}"):
+            BaseSettings(**bad)
+    # train_base applies it step by step: 2 templates x 1 batch x 4 epochs = 8 steps
+    _, seen = _train_recording_lrs(monkeypatch, 2, BaseSettings(epochs=4, batch_size=8, lr=0.2, schedule="cosine",
+                                                                warmup=0.25, lr_min_factor=0.1))
     assert seen == pytest.approx(expect, rel=1e-12)
 
 
@@ -509,19 +517,9 @@ def test_mixed_batches_hold_every_training_sentence_once_and_mix_templates_of_on
     with pytest.raises(ValueError, match="editing.base.batching"):
         BaseSettings(batching="shuffled")
     # train_base runs the mixed batches: one optimizer step per batch, the cosine reaching its end
-    corpus = make_corpus(8, objects_per_subject=1.0, authors="bijection", n_train_templates=8, n_templates=9, seed=0)
-    vocab = fact_embeddings(corpus, 8, seed=0)
-    mlp, _ = get_method("construction").build(corpus_facts(corpus, vocab), 8, seed=0)
-    seen = []
-    step = torch.optim.AdamW.step
-
-    def spy(self, *a, **k):
-        seen.append(self.param_groups[0]["lr"])
-        return step(self, *a, **k)
-
-    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
     s = BaseSettings(epochs=2, batch_size=5, lr=0.2, schedule="cosine", lr_min_factor=0.1, batching="mixed")
-    _, metrics = train_base(corpus, vocab, mlp, s, seed=0)
+    metrics, seen = _train_recording_lrs(monkeypatch, 8, s)
+    corpus = make_corpus(8, objects_per_subject=1.0, authors="bijection", n_train_templates=8, n_templates=9, seed=0)
     n = 2 * experiment._batches_per_epoch(corpus, range(8), 8, 5, "mixed")
     assert metrics["base_steps"] == len(seen) == n
     assert seen[-1] == pytest.approx(0.02) and seen[0] == pytest.approx(0.2)
