@@ -120,3 +120,17 @@ def test_fact_mlp_robustness_tiny(tmp_path):
     table = pd.read_csv(out, sep="\t")
     assert list(table["partner"]) == ["template word", "other subject"]
     assert (table["a=1"] == 1.0).all() and table.loc[1, "a=0.5"] < 1.0 and (table["hidden"] > 0).all()
+
+
+def test_edit_base_recall_tiny(tmp_path):
+    """One tiny base: a row with recall per template (12) and the key geometry per trained
+    template (8); template 0's hidden keys are at distance 0 from themselves."""
+    out = tmp_path / "recall.tsv"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "edit_base_recall.py"), "--books", "16", "--d", "16",
+           "--size", "16", "--base", '{"epochs": 1, "n_decoys": 2}', "--mix-templates", "--out", str(out)]
+    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600)
+    row = pd.read_csv(out, sep="\t").iloc[0]
+    assert len(row["per_template"].split()) == 12 and bool(row["mix_templates"])
+    cos = [float(c) for c in row["cos_input_key"].split()]
+    dist = [float(c) for c in row["hidden_dist_t0"].split()]
+    assert len(cos) == len(dist) == 8 and all(-1.0 <= c <= 1.0 for c in cos) and dist[0] == 0.0
