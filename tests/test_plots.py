@@ -63,3 +63,24 @@ def test_rho_law_figure_keeps_a_censored_geometry_as_a_lower_bound_outside_the_f
     assert any(np.allclose(p, [[0.1, 10000.0]]) for p in offsets)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "construction_jl (R$^2$ 1.00)" in labels  # the fit uses the three exact geometries only
+
+
+def test_editing_figure_draws_every_base_and_editor_with_distinct_styles():
+    """Five bases (more than the four line styles) each get a line per editor, the points at
+    their edit counts, and no two bases the same (line style, marker)."""
+    from factmlp.plots.editing import editing_figure
+
+    rows = []
+    for b, n in enumerate([256, 256, 256, 512, 4096]):
+        for frac in (0.1, 0.5):
+            for editor in ("mlp_swap", "memit"):
+                rows.append({"method": f"base{b}", "editor": editor, "n_edits": int(frac * n), "score_gm": 0.9,
+                             "score_hm": 0.9, "efficacy": 1.0, "paraphrase": 0.9, "specificity": 0.9,
+                             "nonfact_ppl_ratio": 1.0})
+    fig = editing_figure(pd.DataFrame(rows))
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 5 * 2
+    assert sorted(int(x) for line in lines for x in line.get_xdata()) == sorted(r["n_edits"] for r in rows)
+    styles = {line.get_label().split("(")[1]: (line.get_linestyle(), line.get_marker()) for line in lines}
+    assert len(set(styles.values())) == 5
+    assert fig.axes[-1].get_legend() is not None

@@ -3,6 +3,8 @@ edited facts."""
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib
 import matplotlib.pyplot as plt
 import matplotlib.ticker
@@ -34,18 +36,21 @@ def editing_figure(best: pd.DataFrame) -> plt.Figure:
     palette = {e: EDITOR_PALETTE.get(e) or fallback_colour(e) for e in editors}
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4))
-    styles = dict(zip(sorted(set(best["method"])), ["-", "--", ":", "-."]))
+    # one line style per base (cycled past four bases; the markers tell the fifth from the first)
+    cycle = itertools.cycle([("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ("-", "v"), ("--", "x")])
+    styles = dict(zip(sorted(set(best["method"])), cycle))
     for ax, (col, label) in zip(axes, metrics):
         for (method, editor), g in best.groupby(["method", "editor"]):
             g = g.sort_values("n_edits")
-            ax.plot(g["n_edits"], g[col], ls=styles[method], marker="o", color=palette[editor],
+            ls, marker = styles[method]
+            ax.plot(g["n_edits"], g[col], ls=ls, marker=marker, color=palette[editor],
                     label=f"{editor} ({method} MLP)")
         ax.set(xscale="log", xlabel="edited facts", ylabel=label)
+        # log ticks at powers of ten (every edit count as a tick crowds when bases differ in size)
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xticks(sorted(best["n_edits"].unique()))
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         if col != "nonfact_ppl_ratio":
             ax.set_ylim(-0.03, 1.03)
-    axes[0].legend(fontsize=6)
+    axes[-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the panels, not over one
     fig.tight_layout()
     return fig
