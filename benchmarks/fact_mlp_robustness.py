@@ -27,6 +27,7 @@ import torch
 
 from factmlp.editing.corpus import make_corpus
 from factmlp.editing.experiment import corpus_facts, fact_embeddings, fact_mlp_seed
+from factmlp.facts import FactSet, evaluate_mlp
 from factmlp.io import write_tsv
 from factmlp.methods import get_method
 
@@ -36,14 +37,13 @@ ALPHAS = (1.0, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5)
 @torch.no_grad()
 def mixing_accuracy(mlp, keys: torch.Tensor, values: torch.Tensor, mapping: torch.Tensor, partners: torch.Tensor,
                     alphas=ALPHAS) -> list[float]:
-    """Storage accuracy at each a of inputs a k + (1 - a) u (row-wise, ``partners`` u), rescaled to |k|."""
-    dtype = next(mlp.parameters()).dtype
+    """Storage accuracy (factmlp.facts.evaluate_mlp) at each a of inputs a k + (1 - a) u (row-wise,
+    ``partners`` u), rescaled to |k|."""
     out = []
     for a in alphas:
         z = a * keys + (1 - a) * partners
         z = z / z.norm(dim=1, keepdim=True) * keys.norm(dim=1, keepdim=True)
-        scores = mlp(z.to(dtype)).to(torch.float64) @ values.T
-        out.append(float((scores.argmax(1) == mapping).double().mean()))
+        out.append(evaluate_mlp(mlp, FactSet(z, values, mapping))["accuracy"])
     return out
 
 
