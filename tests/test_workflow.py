@@ -226,15 +226,18 @@ def test_end_to_end_tiny(tiny_run):
     assert {"C6", "C7", "C8"} <= set(claims)
     assert all(claims[c]["pass"] in ("true", "false") for c in ("C6", "C7", "C8")), claims
 
-    # ---- B1's table: per joint-sweep point, GD beside the best closed-form method and the best v2 builder
+    # ---- B1/B2's table: per joint-sweep point, GD beside the best closed-form build (B1: no gradient step on
+    # the facts, the v2 Hebbian builders included), the best fitted construction (B2) and the best v2 builder
     cf = _read_tsv(tables / "closed_form_vs_gd.tsv")
     scaling = next(s for s in cfg["capacity"]["sweeps"] if s["name"] == "scaling")
     assert [(int(r["d"]), int(r["n_facts"])) for r in cf] == [(p["d"], p["n_facts"]) for p in scaling["points"]]
     for r in cf:
-        assert (r["closed_form"], r["v2"]) == ("construction_codebook", "hebbian_data_dependent"), r
+        assert (r["closed_form"], r["fitted"], r["v2"]) == (
+            "hebbian_data_dependent", "construction_codebook", "hebbian_data_dependent"), r
         gd_row = by_job[("scaling", "gd", "spherical", int(r["d"]), int(r["n_facts"]), 0)]
         assert float(r["gd_params"]) == float(gd_row["param_count"])
-        assert float(r["closed_form_ratio"]) == pytest.approx(float(r["closed_form_params"]) / float(r["gd_params"]))
+        for tag in ("closed_form", "fitted"):  # one seed: the median ratio is the ratio of the params
+            assert float(r[f"{tag}_ratio"]) == pytest.approx(float(r[f"{tag}_params"]) / float(r["gd_params"]))
 
     # ---- editing: the best row of every editor at every fraction, scores in [0, 1]
     best = _read_tsv(tables / "editing_best.tsv")

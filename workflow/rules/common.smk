@@ -3,6 +3,7 @@
 import itertools
 import re
 
+from factmlp.claims.design import claim_designs
 from factmlp.codehash import code_hash
 from factmlp.config import editing_for_base, validate_config
 from factmlp.facts import fact_set_shape
@@ -19,6 +20,8 @@ EDITING = config["editing"]
 # editing bases by name (default: the method; names are unique, factmlp.config checks it)
 EDIT_BASES = {b.get("name") or b["method"]: b for b in EDITING["base_mlps"]}
 NICHANI = config["nichani"]
+# Each claim's pre-registered design and what it misses against claims.minimums (rule claims)
+CLAIM_DESIGNS = claim_designs(config)
 
 
 TRAINED_METHODS = [m for m in method_names() if is_trained(m)]

@@ -54,6 +54,7 @@ rule claims:
         families=FAMILIES,
         scaling_sweeps=[s["name"] for s in SWEEPS if s["figure"] == "scaling"],
         usable_at=USABILITY["usable_at"],
+        designs=CLAIM_DESIGNS,
     script:
         "../../scripts/write_claims.py"
 

@@ -13,24 +13,44 @@ import json
 import numpy as np
 import pandas as pd
 
-__all__ = ["CLAIM_COLUMNS", "SWEEP_NAMES", "CLOSED_FORM_PREFIX", "PAPER_GD", "is_closed_form", "is_v2_builder",
-           "spearman"]
+__all__ = ["CLAIM_COLUMNS", "SWEEP_NAMES", "CLOSED_FORM_PREFIX", "FITTED_METHODS", "PAPER_GD", "is_closed_form",
+           "is_fitted", "is_paper_construction", "is_v2_builder", "spearman"]
 
-CLAIM_COLUMNS = ["claim", "statement", "source", "paper_value", "measured_value", "scale", "pass", "evidence"]
+CLAIM_COLUMNS = ["claim", "statement", "source", "paper_value", "measured_value", "scale", "pass", "evidence", "design"]
 SWEEP_NAMES = {"scaling": "scaling", "fixed-d": "fixed-d", "geometry": "geometry", "families": "families"}
 CLOSED_FORM_PREFIX = "construction"  # construction, construction_whitened, construction_jl, ...
+# Constructions with a part fitted by an optimiser on the facts (not the MLP's weights by GD): claim B2.
+FITTED_METHODS = ("construction_codebook",)
 PAPER_GD = {"lr": 1e-3, "lr_min": 1e-6, "epochs": 10000}  # Dugan et al.'s GD protocol
 _POINT = ["family", "d", "n_facts"]
 _BORING_SETTINGS = {"ridge", "device", "dtype", "log_every", "max_seconds"}
 
 
+def is_fitted(method: str) -> bool:
+    """A fitted construction (claim B2): an optimiser fits part of it on the facts (construction_codebook's
+    value codebook, by Adam), but the MLP's weights are not trained by GD."""
+    return str(method) in FITTED_METHODS
+
+
 def is_closed_form(method: str) -> bool:
-    """A closed-form construction: every method whose name starts with ``construction``."""
-    return str(method).startswith(CLOSED_FORM_PREFIX)
+    """A closed-form build (claim B1): no gradient step on the fact set. Every ``construction*``
+    method but the fitted ones, and the v2 Hebbian builders (``hebbian*``: random features with a
+    least-squares or Hebbian readout; the data-dependent one refits its factors by ridge least
+    squares, solved by conjugate gradients, not by a gradient step on a loss)."""
+    m = str(method)
+    return (m.startswith(CLOSED_FORM_PREFIX) and not is_fitted(m)) or is_v2_builder(m)
+
+
+def is_paper_construction(method: str) -> bool:
+    """The paper's construction family (claim C7): ``construction``, ``construction_whitened`` and
+    their JL-decoder twins; not our fitted codebook variant."""
+    return str(method).startswith(CLOSED_FORM_PREFIX) and not is_fitted(method)
+
 
 def is_v2_builder(method: str) -> bool:
     """A builder of the follow-up paper ("MLPs are Hebbians"): every method named ``hebbian*``."""
-    return method.startswith("hebbian")
+    return str(method).startswith("hebbian")
+
 
 def _as_bool(s: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(s):
@@ -56,8 +76,9 @@ def spearman(x, y) -> float:
 
 
 def _row(claim, statement, source, paper, measured, scale, passed, evidence) -> dict:
+    """One claim row; ``design`` is filled by :func:`factmlp.claims.design.apply_designs`."""
     verdict = "n/a" if passed is None else ("true" if passed else "false")
-    return dict(zip(CLAIM_COLUMNS, [claim, statement, source, paper, measured, scale, verdict, evidence]))
+    return dict(zip(CLAIM_COLUMNS, [claim, statement, source, paper, measured, scale, verdict, evidence, ""]))
 
 def _na(claim, statement, source, paper, scale, why) -> dict:
     return _row(claim, statement, source, paper, "not measured", scale, None, why)
