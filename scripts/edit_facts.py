@@ -1,4 +1,4 @@
-"""Adapter: edit one fraction of the base model's facts with every editor (rule `edit_facts`)."""
+"""Adapter: edit one fraction of one (base, seed)'s facts with every editor (rule `edit_facts`)."""
 
 import pandas as pd
 import torch
@@ -14,9 +14,9 @@ e = p.editing
 corpus, vocab, model, metrics = load_base(snakemake.input.model)  # noqa: F821
 grid = {k: (tuple(v) if isinstance(v, list) else v) for k, v in e["grid"].items()}
 rows = run_edits(model, corpus, vocab, get_method(p.method, **p.settings), p.size, p.fraction, EditSettings(**grid),
-                 base_ce=metrics["base_nonfact_ce"], seed=e["seed"], editors=tuple(e["editors"]),
+                 base_ce=metrics["base_nonfact_ce"], seed=p.seed, editors=tuple(e["editors"]),
                  swap_seed=e["swap_seed"])
-table = pd.DataFrame([{"method": wc.base, "fact_mlp_method": p.method, **r} for r in rows])
+table = pd.DataFrame([{"method": wc.base, "seed": p.seed, "fact_mlp_method": p.method, **r} for r in rows])
 write_tsv(table, snakemake.output.table)  # noqa: F821
 best = table.loc[table.groupby("editor")["score_gm"].idxmax()]
 for r in best.itertuples():

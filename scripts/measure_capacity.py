@@ -15,7 +15,10 @@ device = acquire_device(gpus_requested(snakemake.resources))  # noqa: F821  (run
 p, wc = snakemake.params, snakemake.wildcards  # noqa: F821
 facts = FactSet.load(snakemake.input.facts)  # noqa: F821
 methods = {m: {**s, "device": device} for m, s in p.methods.items()}  # GD-trained methods only
+# gd_encdec*: the construction's rows of this fact set (its closed-form job's table), to build at its sizes
+refs = [pd.read_csv(f, sep="\t") for f in snakemake.input.get("reference", [])]  # noqa: F821
+references = {r["method"]: r for t in refs for r in t.to_dict("records")}
 summaries, probes = capacity_tables(facts, methods, family=wc.family, seed=p.seed, width_min=p.width_min,
-                                    width_max=p.width_max, rel_tol=p.rel_tol)
+                                    width_max=p.width_max, rel_tol=p.rel_tol, references=references)
 write_tsv(pd.DataFrame(probes), snakemake.output.probes)  # noqa: F821
 write_tsv(pd.DataFrame(summaries), snakemake.output.summary)  # noqa: F821

@@ -19,14 +19,16 @@ u = p.usability
 task = RecallTask(**u["task"])
 train = AttentionSettings(**u["train"], device=device)
 settings = UsabilitySettings(size_multipliers=tuple(u["size_multipliers"]), schedules=tuple(u["schedules"]),
-                             norm_tolerance=u["norm_tolerance"], power_iters=u["power_iters"])
+                             norm_tolerance=u["norm_tolerance"], power_iters=u["power_iters"],
+                             span_points=u["span_points"])
 facts = FactSet.load(snakemake.input.facts)  # noqa: F821
 method = get_method(wc.method, **{**p.settings, **({"device": device} if is_trained(wc.method) else {})})
 cap = pd.read_csv(snakemake.input.capacity, sep="\t")  # noqa: F821
 cap = cap[cap["method"] == wc.method].iloc[0]  # a closed-form job's table has a row per method
-method = method.chosen_variant(facts, cap.get("variant"))  # e.g. the bucket size the search chose
-meta = {"method": wc.method, "family": wc.family, "d": facts.d, "n_facts": facts.n_facts, "seed": p.seed,
-        "capacity_size": cap["min_width"], "capacity_params": cap["param_count"],
+variant = "" if pd.isna(cap.get("variant")) else str(cap.get("variant"))  # e.g. b=28,whiten=ridge 0.1
+method = method.chosen_variant(facts, variant)  # rebuilt as the search chose: a (method, whitening) series
+meta = {"method": wc.method, "variant": variant, "family": wc.family, "d": facts.d, "n_facts": facts.n_facts,
+        "seed": p.seed, "capacity_size": cap["min_width"], "capacity_params": cap["param_count"],
         "settings": settings_json({**vars(method.settings), **settings_dict(task, train, settings)})}
 if bool(cap["found"]):
     rows = measure_usability(facts, method, int(cap["min_width"]), seed=p.seed, task=task, train=train,

@@ -1,4 +1,4 @@
-"""Adapter: Fig 4, editing score vs number of edited facts (rule `plot_editing`)."""
+"""Adapter: Fig 4, editing score vs number of edited facts, mean and range over seeds (rule `plot_editing`)."""
 
 import pandas as pd
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,3 +135,54 @@ def test_edit_base_recall_tiny(tmp_path):
     cos = [float(c) for c in row["cos_input_key"].split()]
     dist = [float(c) for c in row["hidden_dist_t0"].split()]
     assert len(cos) == len(dist) == 8 and all(-1.0 <= c <= 1.0 for c in cos) and dist[0] == 0.0
+
+
+def test_choose_c3_geometries_tiny(tmp_path):
+    """The script measures each candidate's rho as measure_fact_set does, writes it per (family, seed) and
+    marks the set that choose_geometries picks from that table; its config entries are named as in config/."""
+    import yaml
+
+    from factmlp.decodability import cached_decodability, summarize
+    from factmlp.facts import draw_fact_set
+    from factmlp.geometries import choose_geometries
+
+    out = tmp_path / "c3.tsv"
+    names = ["spherical-v", "spike1-v", "spike2-v", "spike4-v", "spike8-v", "spike16-v", "spike32-v", "spike2u-v",
+             "spike4u-v", "spike8u-v", "spike16u-v", "spike32u-v", "kappa16u-v"]
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "choose_c3_geometries.py"), "--d", "8", "--n-facts", "24",
+           "--seeds", "0", "1", "--k-min", "5", "--config", str(ROOT / "config" / "config.yaml"),
+           "--candidates", *names, "--out", str(out)]
+    proc = subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    table = pd.read_csv(out, sep="\t")
+    assert sorted(set(table["family"])) == sorted(names) and len(table) == 2 * len(names)
+    assert (table["n_values"] == 24).all() and (table["keys"] == "spherical").all()
+    # the rho of the pipeline's own fact set (config.yaml: untied keys, |V| = |K|, permutation; default
+    # decodability settings), as scripts/measure_fact_set.py computes it: min over values
+    specs = {"spherical-v": {"kind": "spherical", "keys": "spherical"},
+             "spike4u-v": {"kind": "spike", "beta": 4.0, "normalize": False, "keys": "spherical"}}
+    for name, spec in specs.items():
+        for seed in (0, 1):
+            facts = draw_fact_set(spec, 24, 24, 8, tied=False, mapping="permutation", seed=seed)
+            dec = cached_decodability(facts.values, batch_size=256, tol=1e-9, min_distance=1e-5, max_seconds=1800)
+            row = table[(table["family"] == name) & (table["seed"] == seed)].iloc[0]
+            assert row["rho"] == summarize(dec)["rho"] == float(dec.rho_i.min())
+    chosen = sorted(table.loc[table["chosen"], "family"].unique())
+    assert chosen == sorted(choose_geometries(table[["family", "seed", "rho"]], k_min=5)) and len(chosen) >= 5
+    x = np.sort(table.loc[table["chosen"]].groupby("family")["x"].first().to_numpy())
+    assert np.diff(x).max() <= (x[-1] - x[0]) / 4 + 1e-12
+    assert x[0] == table["x"].min() and x[-1] == table["x"].max()  # every candidate eligible here: full range
+    # the printed config entries: one per chosen family, named by its settings
+    entries = yaml.safe_load(proc.stdout.split("embeddings.families entries:\n", 1)[1])
+    assert sorted(entries) == chosen
+    if "spike4u-v" in entries:
+        assert entries["spike4u-v"] == specs["spike4u-v"]
+    assert all(e["keys"] == "spherical" for e in entries.values())
+    # choosing again from the written table, with a floor that drops the lowest-rho candidate
+    floor = float(table.groupby("family")["rho"].min().min())
+    again = tmp_path / "again.tsv"
+    subprocess.run(cmd[:2] + ["--from-table", str(out), "--k-min", "5", "--rho-floor", str(floor), "--out",
+                              str(again)], check=True, cwd=tmp_path, capture_output=True, timeout=600)
+    redo = pd.read_csv(again, sep="\t")
+    lowest = table.loc[table["rho"].idxmin(), "family"]
+    assert not redo.loc[redo["family"] == lowest, "eligible"].any()
+    assert lowest not in set(redo.loc[redo["chosen"], "family"])

@@ -226,6 +226,9 @@ BAD_CONFIGS = [
     ("usability-multiplier-zero", _set(["usability", "size_multipliers"], [0, 1]),
      "usability.size_multipliers[0]", None),
     ("usability-usable_at-above-one", _set(["usability", "usable_at"], 1.5), "usability.usable_at", None),
+    ("usability-span-one-point", _set(["usability", "span_points"], 1), "usability.span_points", "not a span"),
+    ("usability-span-negative", _set(["usability", "span_points"], -2), "usability.span_points", None),
+    ("usability-span-not-integer", _set(["usability", "span_points"], 6.5), "usability.span_points", None),
     ("usability-unknown-method", _set(["usability", "sweeps", 0, "methods"], ["gd", "rome"]),
      "usability.sweeps[0].methods[1]", "rome"),
     ("usability-undefined-family", _set(["usability", "sweeps", 0, "families"], ["nope"]),
@@ -240,6 +243,15 @@ BAD_CONFIGS = [
     ("editing-fraction-one", _set(["editing", "fractions"], [0.1, 1.0]), "editing.fractions[1]", None),
     ("editing-fraction-all", _set(["editing", "fractions"], [0.999]), "editing.fractions[0]", "none preserved"),
     ("editing-unknown-editor", _set(["editing", "editors"], ["mlp_swap", "grace"]), "editing.editors[1]", None),
+    # gd_encdec* are built at the construction's m' and buckets of each fact set: the sweep must run it
+    ("gd_encdec-without-construction", _set(["capacity", "sweeps", 0, "methods"], ["gd", "gd_encdec", "ntk"]),
+     "capacity.sweeps[0].methods[1]", "sweep 'scaling' runs 'gd_encdec'"),
+    ("gd_encdec_free-without-construction", _set(["usability", "sweeps", 0, "methods"], ["gd", "gd_encdec_free"]),
+     "usability.sweeps[0].methods[1]", "add 'construction' to its methods"),
+    ("gd_encdec-settings-code_dim", _set(["methods", "gd_encdec", "code_dim"], 8), "methods.gd_encdec.code_dim",
+     "unknown key"),
+    ("editing-base-gd_encdec", _set(["editing", "base_mlps"], [{"method": "gd_encdec", "size": 2}]),
+     "editing.base_mlps[0].method", "construction"),
     ("editing-base-unknown-method", _set(["editing", "base_mlps"], [{"method": "sgd", "size": 4}]),
      "editing.base_mlps[0].method", None),
     ("editing-base-size-zero", _set(["editing", "base_mlps"], [{"method": "gd", "size": 0}]),
@@ -255,6 +267,19 @@ BAD_CONFIGS = [
     ("editing-base-bad-name", _set(["editing", "base_mlps"], [{"method": "gd", "size": 4, "name": "a/b"}]),
      "editing.base_mlps[0].name", None),
     ("editing-grid-negative-lr", _set(["editing", "grid"], {"lr": [-0.1]}), "editing.grid.lr[0]", None),
+    # editing.seeds: a list, one base model per seed (the single editing.seed it replaced is named)
+    ("editing-seed-renamed", _both(_del(["editing", "seeds"]), _set(["editing", "seed"], 3)), "editing.seed",
+     "replaced by editing.seeds, a list (one base model per seed, e.g. seeds: [3])"),
+    ("editing-seeds-not-a-list", _set(["editing", "seeds"], 0), "editing.seeds", "not of type 'array'"),
+    ("editing-seeds-empty", _set(["editing", "seeds"], []), "editing.seeds", None),
+    ("editing-seeds-repeated", _set(["editing", "seeds"], [0, 1, 0]), "editing.seeds", "non-unique"),
+    ("editing-seeds-negative", _set(["editing", "seeds"], [0, -1]), "editing.seeds[1]", None),
+    ("editing-override-seed-renamed", _set(["editing", "base_mlps"], [{"method": "gd", "size": 4,
+                                                                       "editing": {"seed": 1}}]),
+     "editing.base_mlps[0].editing.seed", "replaced by editing.base_mlps[0].editing.seeds"),
+    ("editing-override-seeds-repeated", _set(["editing", "base_mlps"], [{"method": "gd", "size": 4,
+                                                                         "editing": {"seeds": [2, 2]}}]),
+     "editing.base_mlps[0].editing.seeds", "non-unique"),
     # one base's own editing setting (editing.base_mlps[i].editing): checked as the merged section
     ("editing-override-unknown-key", _set(["editing", "base_mlps"], [{"method": "gd", "size": 4,
                                                                       "editing": {"epochs": 5}}]),
@@ -333,6 +358,7 @@ CLI_CASES = [
     "point-d-negative",
     "unknown-method",
     "sweep-undefined-family",
+    "gd_encdec-without-construction",
 ]
 
 
@@ -465,3 +491,16 @@ def test_editing_override_merges_base_and_grid_key_by_key(base_config):
     assert big["base"] == {**section["base"], "epochs": 6} and big["base"]["lr"] == section["base"]["lr"]
     assert big["grid"] == {**section["grid"], "steps": [100]} and big["grid"]["lr"] == section["grid"]["lr"]
     assert ed == section  # the section itself is not changed
+
+
+def test_editing_seeds_default_and_a_base_replaces_them(base_config):
+    """editing.seeds defaults to [0] when absent; a base's own ``seeds`` replaces the section's list
+    (not merged), and the other bases keep the section's."""
+    cfg = copy.deepcopy(base_config)
+    del cfg["editing"]["seeds"]
+    cfg["editing"]["base_mlps"] = [{"method": "gd", "size": 4, "name": "a"},
+                                   {"method": "gd", "size": 4, "name": "b", "editing": {"seeds": [5, 7]}}]
+    validate_config(cfg, SCHEMA)
+    ed = cfg["editing"]
+    assert ed["seeds"] == [0]
+    assert [editing_for_base(ed, b)["seeds"] for b in ed["base_mlps"]] == [[0], [5, 7]]

@@ -99,7 +99,7 @@ def test_every_method_declares_its_search_interface():
     facts = FactSet(keys, keys, torch.arange(16))
     for name in method_names():
         method = get_method(name)
-        assert method.size_name in {"width", "code_dim"}, name
+        assert method.size_name in {"width", "code_dim", "n_buckets"}, name
         cap = method.max_size(facts)
         assert cap is None or (isinstance(cap, int) and cap >= 1), (name, cap)
         variants = method.variants(facts)

@@ -84,3 +84,129 @@ def test_editing_figure_draws_every_base_and_editor_with_distinct_styles():
     styles = {line.get_label().split("(")[1]: (line.get_linestyle(), line.get_marker()) for line in lines}
     assert len(set(styles.values())) == 5
     assert fig.axes[-1].get_legend() is not None
+
+
+def test_editing_figure_draws_the_mean_over_seeds_and_their_range():
+    """Three seeds per base: one line per (base, editor) at the seeds' mean, a band from their
+    minimum to their maximum; one seed draws no band."""
+    from factmlp.plots.editing import editing_figure
+
+    scores = {0: (0.90, 0.70), 1: (0.96, 0.40), 2: (0.93, 0.55)}  # seed -> (swap, memit) at both fractions
+    rows = [{"method": "b", "seed": s, "editor": e, "n_edits": n, "score_gm": v, "score_hm": v, "efficacy": 1.0,
+             "paraphrase": 1.0, "specificity": 1.0, "nonfact_ppl_ratio": 1.0}
+            for s, pair in scores.items() for e, v in zip(("mlp_swap", "memit"), pair) for n in (26, 128)]
+    ax = editing_figure(pd.DataFrame(rows)).axes[0]
+    means = {line.get_label().split(" ")[0]: np.asarray(line.get_ydata()) for line in ax.get_lines()}
+    assert means.keys() == {"mlp_swap", "memit"}
+    np.testing.assert_allclose(means["mlp_swap"], [0.93, 0.93])
+    np.testing.assert_allclose(means["memit"], [0.55, 0.55])
+    bands = [c.get_paths()[0].vertices[:, 1] for c in ax.collections]
+    assert sorted((round(b.min(), 6), round(b.max(), 6)) for b in bands) == [(0.4, 0.7), (0.9, 0.96)]
+    one = editing_figure(pd.DataFrame([r for r in rows if r["seed"] == 0])).axes[0]
+    assert not one.collections and "seeds" not in one.get_lines()[0].get_label()
+
+
+# ---- claim figures (factmlp.plots.claims): C3's rho-law fit and C2's ratio grid
+
+
+def _rho_fit_tables(methods=("gd", "construction_jl", "construction")):
+    """Four untied spherical-key geometries obeying params = c / rho^2 exactly at (d, |K|) = (8, 16),
+    3 seeds each with its own rho, one tied family (not a C3 geometry) and another point beside;
+    construction_jl stores nothing at geometry ``w`` for seed 2 (a lower bound)."""
+    rho = {"u": 0.8, "v": 0.5, "w": 0.3, "x": 0.15, "tied": 0.4}
+    cap, rhos = [], []
+    for fam, r0 in rho.items():
+        for seed in (0, 1, 2):
+            r = r0 * (1 + 0.05 * seed)
+            rhos.append({"family": fam, "d": 8, "n_facts": 16, "seed": seed, "rho": r})
+            for i, m in enumerate(methods):
+                found = not (m == "construction_jl" and fam == "w" and seed == 2)
+                for n in (16, 32):
+                    cap.append({"sweep": "geometry", "method": m, "family": fam, "d": 8, "n_facts": n, "seed": seed,
+                                "found": found, "param_count": (10 + i) / r**2 if found else np.nan,
+                                "max_probed_params": 50.0})
+    families = {f: {"kind": "spherical", "keys": "spherical"} for f in "uvwx"} | {"tied": {"kind": "spherical"}}
+    return pd.DataFrame(cap), pd.DataFrame(rhos), families
+
+
+def test_rho_fit_figure_labels_every_geometry_and_fits_each_seed(tmp_path):
+    from factmlp.plots.claims import rho_fit_figure
+    from factmlp.plots.common import save_figure
+
+    cap, rho, families = _rho_fit_tables()
+    fig = rho_fit_figure(cap, rho, families, sweep="geometry", d=8, n_facts=16)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["gd (decides C3)", "construction_jl (decides C3)",
+                                              "construction (beside, not deciding)"]
+    for ax in axes:
+        # every untied geometry labelled once, the tied family (not a C3 geometry) not at all
+        assert sorted(t.get_text() for t in ax.texts) == ["u", "v", "w", "x"]
+        # the law holds exactly per seed: R^2 1 for every seed's least-squares line
+        assert "median R$^2$ 1.000 over 3 seed(s)" in ax.get_legend().get_title().get_text()
+        assert len(ax.get_lines()) == 3
+    jl = axes[1]
+    labels = [t.get_text() for t in jl.get_legend().get_texts()]
+    assert "seed 2: 3 geometries, slope 1.00, R$^2$ 1.000" in labels  # w's censored seed is left out of the fit
+    lower = [c.get_offsets() for c in jl.collections if len(c.get_offsets()) and np.allclose(c.get_offsets()[:, 1], 50)]
+    assert len(lower) == 1 and np.allclose(lower[0], [[np.log(1 / (0.3 * 1.1) ** 2), 50.0]])
+    save_figure(fig, tmp_path / "rho_fit.pdf", tmp_path / "rho_fit.png")
+    assert (tmp_path / "rho_fit.pdf").read_bytes().startswith(b"%PDF")
+    assert (tmp_path / "rho_fit.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_rho_fit_figure_falls_back_to_the_orthogonal_construction_and_says_when_absent():
+    from factmlp.plots.claims import rho_fit_figure
+
+    cap, rho, families = _rho_fit_tables(methods=("gd", "construction"))
+    fig = rho_fit_figure(cap, rho, families, sweep="geometry", d=8, n_facts=16)
+    assert [ax.get_title() for ax in fig.axes] == ["gd (decides C3)", "construction (decides C3)"]
+    note = rho_fit_figure(cap, rho, families, sweep="other", d=8, n_facts=16)
+    assert [t.get_text() for t in note.axes[0].texts] == ["sweep 'other' not in this config"]
+    note = rho_fit_figure(cap, rho, families, sweep="geometry", d=8, n_facts=64)
+    assert "no family with untied spherical keys at d=8, |K|=64" in note.axes[0].texts[0].get_text()
+
+
+def _c2_table():
+    """NTK / construction = 4, 8, 16 (x seed factor 1, 1.5, 2) at alpha 1/16, 1/8, 1/4 for d = 8 and 16;
+    at d = 16, alpha 1/4 NTK stores nothing at seed 0 (probed up to 40x the construction)."""
+    rows = []
+    for d in (8, 16):
+        for k, alpha in enumerate((1 / 16, 1 / 8, 1 / 4)):
+            n = int(alpha * d * d)
+            for seed, f in enumerate((1.0, 1.5, 2.0)):
+                censored = d == 16 and k == 2 and seed == 0
+                rows.append({"sweep": "fixed-d", "method": "construction", "family": "spherical", "d": d,
+                             "n_facts": n, "seed": seed, "found": True, "param_count": 100.0,
+                             "max_probed_params": 200.0})
+                rows.append({"sweep": "fixed-d", "method": "ntk", "family": "spherical", "d": d, "n_facts": n,
+                             "seed": seed, "found": not censored, "param_count": np.nan if censored else
+                             100.0 * 4 * 2**k * f, "max_probed_params": 4000.0})
+    return pd.DataFrame(rows)
+
+
+def test_c2_ratio_figure_draws_one_line_per_d_with_seed_ranges_and_lower_bounds(tmp_path):
+    from factmlp.plots.claims import c2_ratio_figure
+    from factmlp.plots.common import save_figure
+
+    fig = c2_ratio_figure(_c2_table(), sweep="fixed-d")
+    ax = fig.axes[0]
+    lines = {c.get_label(): c.lines[0] for c in ax.containers}  # one errorbar (data line + bars) per d
+    assert sorted(lines) == ["d = 16", "d = 8"]
+    assert np.allclose(lines["d = 8"].get_xdata(), [1 / 16, 1 / 8, 1 / 4])
+    assert np.allclose(lines["d = 8"].get_ydata(), [6, 12, 24])  # median over seeds of 4, 6, 8 (x 2^k)
+    # d = 16 at alpha 1/4: seeds give >= 40 (lower bound), 24 and 32: median 32, a lower bound
+    assert np.allclose(lines["d = 16"].get_ydata(), [6, 12, 32])
+    open_up = [c for c in ax.collections if c.get_paths() and len(c.get_offsets())
+               and np.allclose(c.get_offsets(), [[0.25, 32.0]])]
+    assert len(open_up) == 1 and open_up[0].get_facecolors().size == 0
+    assert {5.0, 20.0} <= {line.get_ydata()[0] for line in ax.get_lines() if len(set(line.get_ydata())) == 1}
+    save_figure(fig, tmp_path / "c2_ratios.pdf", tmp_path / "c2_ratios.png")
+    assert (tmp_path / "c2_ratios.pdf").read_bytes().startswith(b"%PDF")
+    assert (tmp_path / "c2_ratios.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_c2_ratio_figure_says_when_its_sweep_is_not_in_the_config():
+    from factmlp.plots.claims import c2_ratio_figure
+
+    fig = c2_ratio_figure(_c2_table(), sweep="scaling")
+    assert [t.get_text() for t in fig.axes[0].texts] == ["sweep 'scaling' not in this config"]

@@ -50,6 +50,8 @@ CITES = {
     "plot_nichani_recall": "Nichani et al. Fig. 4",
     "plot_nichani_sequential": "Nichani et al. Fig. 5",
 }
+# plot_claim_figures draws two figures, each with its own caption: the citation by figure.
+CLAIM_FIGURES = {"rho_fit": "Dugan et al. Fig. 2a", "c2_ratios": "Dugan et al. Fig. 1 / 2b"}
 # plot_capacity draws one figure per capacity sweep, of the sweep's figure kind: its citation and
 # its x axis (the axis label of factmlp.plots.capacity) by kind.
 CAPACITY_KINDS = {
@@ -162,6 +164,8 @@ def test_report_captions(tiny_report):
             sweep = re.fullmatch(r"results/figures/capacity_(.+)\.(pdf|png)", path).group(1)
             cites, axis = CAPACITY_KINDS[sweeps[sweep]]
             assert sweep in text and axis in text, f"{path}: {text}"
+        elif rule == "plot_claim_figures":
+            cites = CLAIM_FIGURES[Path(path).stem]
         else:
             assert rule in CITES, f"rule {rule} makes a report figure: add what its caption cites to CITES"
             cites = CITES[rule]

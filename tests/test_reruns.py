@@ -128,10 +128,17 @@ def test_changes_rerun_what_they_affect_and_nothing_else(tiny_copy, tmp_path):
     for script in (repo / "scripts").glob("*.py"):
         os.utime(script, (later, later))  # as a git checkout that rewrote unchanged scripts
     plan = _plan(repo, work, write_yaml(cfg, tmp_path / "cosmetic.yaml"))
-    assert plan.get("edit_facts") == 1, plan  # the new fraction only
+    n_seeds = len(cfg["editing"]["seeds"])
+    assert plan.get("edit_facts") == n_seeds, plan  # the new fraction only, on each seed's base
     assert plan.get("plot_usability") == 1, plan
     for rule in ("measure_usability", "edit_base", "measure_fact_set", "measure_capacity"):
         assert rule not in plan, (rule, plan)
+
+    # One more editing seed: its own base model and edits only (the seed list is no job's parameter)
+    cfg = load_yaml(TINY_CONFIG)
+    cfg["editing"]["seeds"] = [*cfg["editing"]["seeds"], 9]
+    plan = _plan(repo, work, write_yaml(cfg, tmp_path / "seed.yaml"))
+    assert plan.get("edit_base") == 1 and plan.get("edit_facts") == len(cfg["editing"]["fractions"]), plan
 
     # Must rerun: a training setting of the base model, and an edit of a module that usability
     # jobs import (lipschitz.py) but capacity jobs do not.
@@ -143,7 +150,7 @@ def test_changes_rerun_what_they_affect_and_nothing_else(tiny_copy, tmp_path):
     plan = _plan(repo, work, write_yaml(cfg, tmp_path / "science.yaml"))
     n_usability = sum(1 for _ in (work / "results" / "usability").rglob("*.tsv"))
     assert plan.get("measure_usability") == n_usability > 0, plan
-    assert plan.get("edit_base") == 1 and plan.get("edit_facts") == 1, plan
+    assert plan.get("edit_base") == n_seeds and plan.get("edit_facts") == n_seeds, plan
     for rule in ("measure_fact_set", "measure_capacity"):
         assert rule not in plan, (rule, plan)
     lip.write_text(original)

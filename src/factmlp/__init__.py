@@ -5,6 +5,7 @@ Modules and packages, one per concept:
 - :mod:`factmlp.embeddings`    key/value embedding families (spherical, spike, kappa, MiniLM)
 - :mod:`factmlp.facts`         fact sets (K, V, f), the storage check and margins
 - :mod:`factmlp.decodability`  the decodability metric rho(V) and optimal separators u*
+- :mod:`factmlp.geometries`    value geometries for the rho law, chosen by rho alone (claim C3's design)
 - :mod:`factmlp.whitening`     whitening of value tables (the whitened methods)
 - :mod:`factmlp.mlp`           the gated MLP every method returns
 - :mod:`factmlp.methods`       the builder interface and registry (``ntk``, ``gd``, ...)

@@ -39,6 +39,7 @@ class Probe:
     status: str  # "ok", "diverged" (GD) or "encoder-fit-error" (closed-form encoder not exact)
     hidden: int | None = None  # hidden width of the built MLP (= width unless size_name != "width")
     variant: str = ""  # which variant of the method was searched ("" when it has one)
+    code_dim: int | None = None  # code dimension m' of the built MLP (encoder-decoder methods; None: no code)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class CapacityResult:
     # param_count of the largest MLP probed (over all variants), found or not (None: no probes).
     # When nothing stored, the method's min params exceed it: the lower bound the claims use.
     max_probed_params: int | None = None
+    code_dim: int | None = None  # m' of the smallest storing MLP, for methods with a code (construction*, gd_encdec*)
 
     def summary(self) -> dict:
         row = asdict(self)
@@ -135,9 +137,9 @@ def measure_capacity(
     """Smallest MLP with which ``method`` stores ``facts`` (every fact), with all probes.
 
     The searched size is the method's ``size_name`` (the hidden width, or the encoder-decoder
-    construction's code dimension m'), capped by its ``max_size(facts)``; ``hidden`` and
-    ``param_count`` always describe the built MLP, and
-    ``max_probed_params`` the largest one probed (the lower bound when nothing stored). A method
+    construction's code dimension m'), from its ``min_size(facts)`` (default ``width_min``) up to its
+    ``max_size(facts)``; ``hidden``, ``code_dim`` and ``param_count`` always describe the built MLP,
+    and ``max_probed_params`` the largest one probed (the lower bound when nothing stored). A method
     with several ``variants(facts)`` (e.g. the construction over several bucket sizes, which sets the
     hidden width per code dimension) is searched once per variant and the variant with the fewest
     parameters is reported; every probe carries its variant label.
@@ -148,7 +150,7 @@ def measure_capacity(
     probes: list[Probe] = []
     best: Probe | None = None
     for label, variant in variants:
-        lo, hi = width_min, width_max
+        lo, hi = variant.min_size(facts) or width_min, width_max
         cap = variant.max_size(facts)
         if cap is not None:
             hi = min(hi, cap)
@@ -172,20 +174,34 @@ def measure_capacity(
         hidden=best.hidden if best else None,
         variant=best.variant if best else None,
         max_probed_params=max((p.param_count for p in probes), default=None),
+        code_dim=best.code_dim if best else None,
     )
 
 
 def capacity_tables(facts: FactSet, methods: dict[str, dict], *, family: str, seed: int, width_min: int,
-                    width_max: int, rel_tol: float) -> tuple[list[dict], list[dict]]:
+                    width_max: int, rel_tol: float, references: dict[str, dict] | None = None
+                    ) -> tuple[list[dict], list[dict]]:
     """:func:`measure_capacity` of each ``{name: settings}`` method on one fact set: one summary row
     per method and one row per probe, each led by the job's columns (method, family, d, n_facts,
-    n_values, seed, settings). An empty ``methods`` gives two empty lists."""
+    n_values, seed, settings). An empty ``methods`` gives two empty lists.
+
+    ``references``: summary rows of this fact set by method name (a closed-form job's table), for
+    the methods built from another method's result (:attr:`~factmlp.methods.Method.reference`, e.g.
+    ``gd_encdec`` at the construction's m'); such a method is pinned to its reference's row first,
+    and the row's ``settings`` then record the pinned sizes."""
     from .methods import get_method
     from .tables import JOB_COLUMNS, settings_json
 
     summaries, probes = [], []
     for name, settings in methods.items():
         method = get_method(name, **settings)
+        if method.reference is not None:
+            row = (references or {}).get(method.reference)
+            if row is None:
+                raise ValueError(f"method {name!r} is built at {method.reference!r}'s sizes on the same fact set, but "
+                                 f"this job was given no {method.reference!r} capacity row (references: "
+                                 f"{sorted(references or {})})")
+            method = method.pinned(facts, row)
         result = measure_capacity(facts, method, seed=seed, width_min=width_min, width_max=width_max, rel_tol=rel_tol)
         meta = dict(zip(JOB_COLUMNS, (name, family, facts.d, facts.n_facts, facts.n_values, seed,
                                       settings_json(vars(method.settings)))))
@@ -202,17 +218,18 @@ def _prober(facts: FactSet, method: Method, seed: int, size_name: str, label: st
     def probe(width: int) -> Probe:
         t = time.perf_counter()
         try:
-            mlp, _ = method.build(facts, width, seed=seed)
+            mlp, info = method.build(facts, width, seed=seed)
         except (TrainingDivergedError, EncoderFitError) as exc:
             status = "diverged" if isinstance(exc, TrainingDivergedError) else "encoder-fit-error"
             log.warning("probe %s=%d failed (%s): %s", size_name, width, status, exc)
             from .mlp import GatedMLP
 
-            return Probe(width, GatedMLP(facts.d, width).param_count(), False, 0.0, float("nan"),
-                         time.perf_counter() - t, status, width, label)
+            hidden = method.hidden_width(facts, width)
+            return Probe(width, GatedMLP(facts.d, hidden).param_count(), False, 0.0, float("nan"),
+                         time.perf_counter() - t, status, hidden, label)
         rep = evaluate_mlp(mlp, facts)
         p = Probe(width, mlp.param_count(), rep["accuracy"] == 1.0, rep["accuracy"], rep["min_margin"],
-                  time.perf_counter() - t, "ok", mlp.hidden, label)
+                  time.perf_counter() - t, "ok", mlp.hidden, label, info.get("code_dim"))
         log.info("%s%s %s=%d hidden=%d params=%d acc=%.4f margin=%.3e success=%s (%.2fs)", method.name,
                  f" [{label}]" if label else "", size_name, width, p.hidden, p.param_count, p.accuracy,
                  p.min_margin, p.success, p.seconds)

@@ -17,7 +17,8 @@ tying (a permutation needs |V| = |K|, also for ``keys: spherical`` families, who
 untied); finite embedding sources (the MiniLM vocabulary, 29523 usable tokens, bounds n_facts:
 :func:`_check_families`) and MiniLM's 384 dimensions; every ``methods.<name>`` settings block is
 built once (a setting the method rejects, e.g. ``whiten_ridges`` without ``whiten``, fails here,
-not in the first job); a fixed construction ``bucket_size`` that leaves the encoder fewer unknowns
+not in the first job); a sweep running ``gd_encdec`` (built at the construction's m' and buckets)
+without ``construction``; a fixed construction ``bucket_size`` that leaves the encoder fewer unknowns
 than keys at some point; key-norm spread of unnormalised families in the usability stage (the
 Transformer's frozen pre-MLP norm needs near-equal key norms); decodability points without
 families and families without points.
@@ -146,6 +147,7 @@ def validate_config(config: dict, schema_path: str | os.PathLike, *, methods: li
             raise ConfigError(f"config error at {key}: no longer a config key: the device, threads and "
                               "resources are runtime settings, given by a profile (profiles/gpu, "
                               "profiles/slurm-gpu) or --set-resources/--set-threads; see config/README.md")
+    _check_editing_seed(config)
     schema = load_schema(schema_path, methods=methods)
     errors = list(_validator(schema).iter_errors(config))
     if errors:
@@ -155,6 +157,21 @@ def validate_config(config: dict, schema_path: str | os.PathLike, *, methods: li
     _check_edit_overrides(config, schema)
     _check_names(config, methods)
     return config
+
+
+def _check_editing_seed(config: dict) -> None:
+    """``editing.seed`` (one int) became ``editing.seeds`` (a list, one base model per seed): name
+    the new key instead of the schema's generic "unknown key", so that an older config says what
+    to write."""
+    ed = config.get("editing")
+    if not isinstance(ed, dict):
+        return
+    where = [("editing", ed)] + [(f"editing.base_mlps[{i}].editing", b.get("editing"))
+                                 for i, b in enumerate(ed.get("base_mlps") or []) if isinstance(b, dict)]
+    for key, section in where:
+        if isinstance(section, dict) and "seed" in section:
+            raise ConfigError(f"config error at {key}.seed: replaced by {key}.seeds, a list (one base model per "
+                              f"seed, e.g. seeds: [{section['seed']}])")
 
 
 def _check_edit_overrides(config: dict, schema: dict) -> None:
@@ -220,6 +237,9 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
     if usab["task"]["gap_min"] > usab["task"]["gap_max"]:
         fail("usability.task.gap_min", f"{usab['task']['gap_min']} is larger than usability.task.gap_max="
              f"{usab['task']['gap_max']}")
+    if usab["span_points"] == 1:
+        fail("usability.span_points", "1 is not a span: use 0 (no span) or >= 2 (the storage minimum, the cap and "
+             "the sizes between)")
     _check_sweeps(usab["sweeps"], "usability", methods, families, fail, facts)
     ed = config["editing"]
     if ed["n_train_templates"] >= ed["n_templates"]:
@@ -263,6 +283,7 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
         fail("decodability.families", "decodability.points is set but no families are given (the points would "
              "be ignored)")
     _check_method_settings(config, fail)
+    _check_references(config, fail)
     _check_bucket_sizes(config, fail)
     _check_usability_key_norms(config, fail)
     _check_nichani(config["nichani"], fail)
@@ -293,6 +314,32 @@ def _check_method_settings(config: dict, fail) -> None:
             continue
         except (TypeError, ValueError) as exc:
             fail(f"methods.{name}", f"not valid settings of {name!r}: {exc}")
+
+
+def _check_references(config: dict, fail) -> None:
+    """A method built at another method's sizes on the same fact set (``gd_encdec``: the
+    construction's m' and buckets, :attr:`factmlp.methods.Method.reference`) needs that method's
+    capacity row at every point it runs: each sweep that lists it must list the reference too, and
+    an editing base (no capacity search) cannot be one."""
+    from .methods import reference_of
+
+    def ref(method):
+        try:
+            return reference_of(method)
+        except KeyError:  # not a registered method (a test registry): nothing to check
+            return None
+
+    for key, sweep in _sweep_points(config):
+        for j, m in enumerate(sweep["methods"]):
+            r = ref(m)
+            if r and r not in sweep["methods"]:
+                fail(f"{key}.methods[{j}]", f"sweep {sweep['name']!r} runs {m!r}, which is built at {r!r}'s own sizes "
+                     f"on each fact set (its capacity result), but does not run {r!r}: add {r!r} to its methods")
+    for i, base in enumerate(config["editing"]["base_mlps"]):
+        r = ref(base["method"])
+        if r:
+            fail(f"editing.base_mlps[{i}].method", f"{base['method']!r} is built at {r!r}'s sizes from a capacity "
+                 "search of the same fact set, which the editing stage does not run; use another method")
 
 
 def _fixed_bucket_size(settings) -> int:

@@ -20,7 +20,7 @@ from typing import ClassVar
 from .facts import FactSet
 from .mlp import GatedMLP
 
-__all__ = ["Method", "METHODS", "register", "get_method", "method_names", "is_trained"]
+__all__ = ["Method", "METHODS", "register", "get_method", "method_names", "is_trained", "reference_of"]
 
 METHODS: dict[str, type["Method"]] = {}
 
@@ -35,8 +35,14 @@ class Method(ABC):
     #: searches take seconds, less than a job's start-up).
     trained: ClassVar[bool] = False
     #: What the capacity search varies and reports: ``"width"`` (the hidden width) or another unit
-    #: the method is sized by (the encoder-decoder construction: its code dimension m', ``"code_dim"``).
+    #: the method is sized by (the encoder-decoder construction: its code dimension m', ``"code_dim"``;
+    #: ``gd_encdec``: its number of buckets at the construction's m', ``"n_buckets"``).
     size_name: ClassVar[str] = "width"
+    #: The method whose capacity result on the same fact set this one is built from (``None``: none).
+    #: ``gd_encdec`` takes the construction's m' and bucket count: its capacity job reads the
+    #: construction's table, and every sweep that runs it must run the construction too
+    #: (:func:`factmlp.config.validate_config`). Such a method is pinned by :meth:`pinned` first.
+    reference: ClassVar[str | None] = None
 
     def __init__(self, settings=None, **overrides) -> None:
         settings = settings if settings is not None else self.Settings()
@@ -50,6 +56,22 @@ class Method(ABC):
         """The largest size worth searching on ``facts`` (e.g. m' <= d for an orthogonal decoder);
         ``None``: no cap beyond the search's own ``width_max``."""
         return None
+
+    def min_size(self, facts: FactSet) -> int | None:
+        """The smallest size worth searching on ``facts``, when the search's ``width_min`` (a hidden
+        width) does not apply to this method's unit; ``None``: ``width_min``."""
+        return None
+
+    def hidden_width(self, facts: FactSet, size: int) -> int:
+        """Hidden width of the MLP built at ``size`` (the size itself unless ``size_name`` is another
+        unit): what a failed probe, which built nothing, is counted at."""
+        return size
+
+    def pinned(self, facts: FactSet, reference_row: dict) -> "Method":
+        """This method fixed by ``reference_row``, the summary row of its :attr:`reference`'s capacity
+        search on ``facts`` (columns of :func:`factmlp.capacity.capacity_tables`); only methods with
+        a ``reference`` are pinned."""
+        raise TypeError(f"method {self.name!r} is built from no other method's capacity result")
 
     def variants(self, facts: FactSet) -> list[tuple[str, "Method"]]:
         """``(label, method)`` pairs the capacity search tries on ``facts``, keeping the one with the
@@ -94,6 +116,14 @@ def is_trained(name: str) -> bool:
     if name not in METHODS:
         raise KeyError(f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS))}")
     return METHODS[name].trained
+
+
+def reference_of(name: str) -> str | None:
+    """The method whose capacity result method ``name`` is built from (see :attr:`Method.reference`)."""
+    _load_builtin()
+    if name not in METHODS:
+        raise KeyError(f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS))}")
+    return METHODS[name].reference
 
 
 def get_method(name: str, **settings) -> Method:

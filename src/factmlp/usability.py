@@ -15,6 +15,10 @@ For one fact set and one method, at several MLP sizes around the method's storag
 Sizes are ``round(multiplier * capacity size)`` in the method's own size unit (hidden width, or
 code dimension m' for the constructions, capped at d), so one multiplier grid covers every method:
 multipliers below 1 give MLPs that store only part of the set (the capacity axis of Fig 3b).
+Beside them, ``span_points`` sizes spread from the storage minimum to the method's cap
+(:func:`span_sizes`) give each series enough storing MLPs to correlate usability with the
+Lipschitz constant within it (Fig 3c, claim C7); both grids are fixed by the config before the
+run, and a size on both is built once (column ``grid``).
 Choice: f_2 is a permutation when f_1 is (a random function otherwise), drawn from
 ``derive_seed(seed, "f2")``, so usability measures reading *new* facts, as in the paper's
 "swap in an entirely new MLP".
@@ -23,6 +27,7 @@ Choice: f_2 is a permutation when f_1 is (a random function otherwise), drawn fr
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -45,7 +50,7 @@ from .transformer import (
     train_attention,
 )
 
-__all__ = ["SCHEDULES", "UsabilitySettings", "usability_sizes", "second_fact_set", "measure_usability"]
+__all__ = ["SCHEDULES", "UsabilitySettings", "usability_sizes", "span_sizes", "second_fact_set", "measure_usability"]
 
 log = logging.getLogger("factmlp.usability")
 
@@ -58,6 +63,9 @@ class UsabilitySettings:
     schedules: tuple[str, ...] = SCHEDULES
     norm_tolerance: float = 0.2  # allowed relative spread of key RMS norms (frozen pre-MLP norm)
     power_iters: int = 30  # power iterations of the Jacobian norm
+    # sizes from the storage minimum to the cap, beside the multipliers (span_sizes); 0 = none.
+    # Not 1: a span needs both of its ends.
+    span_points: int = 0
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.schedules) - set(SCHEDULES))
@@ -65,19 +73,78 @@ class UsabilitySettings:
             raise ValueError(f"unknown schedule(s) {bad}; known: {', '.join(SCHEDULES)}")
         if not self.size_multipliers or min(self.size_multipliers) <= 0:
             raise ValueError(f"size_multipliers must be positive, got {self.size_multipliers}")
+        _check_span_points(self.span_points)
 
 
-def usability_sizes(capacity_size: int, multipliers, max_size: int | None = None) -> list[tuple[float, int]]:
-    """(multiplier, size) pairs: size = max(1, round(m * capacity_size)), capped, duplicates dropped."""
-    out, seen = [], set()
+def _check_span_points(n) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0 or n == 1:
+        raise ValueError(f"span_points must be 0 (no span) or an integer >= 2 (the storage minimum, the cap "
+                         f"and the sizes between), got {n!r}")
+
+
+def span_sizes(lo: int, hi: int, n: int) -> list[int]:
+    """``n`` integer sizes from ``lo`` to ``hi``, both included, log-spaced: every integer of
+    [lo, hi] when it holds fewer than ``n`` (so ``hi - lo + 1`` distinct sizes at most); none for
+    ``n = 0``; only ``lo`` when ``hi <= lo``.
+
+    Log (geometric) spacing, x_k = lo (hi/lo)^(k/(n-1)) rounded half up, because (i) the storage
+    minimum is where MLPs change fastest (smallest margins, largest Lipschitz constants), and a
+    span that covers a factor of several (a whitened series' minimum far below d, the JL
+    decoder's cap of 8 d, the largest multiplier of an uncapped method) would get most of a linear
+    grid's points where usability has saturated at 1, ties that carry no rank information for a
+    Spearman correlation; (ii) it is the multiplier grid's and Fig 3b's log size axis; (iii) on a
+    narrow span (the orthogonal construction, minimum near the cap d) it is within one integer of
+    a linear grid. Where rounding makes two points equal (crowding at the small end), each point
+    is raised to one above the last and kept below the room the later points need, so ``n`` points
+    stay distinct whenever the span holds them.
+
+    >>> span_sizes(20, 32, 6)
+    [20, 22, 24, 27, 29, 32]
+    """
+    _check_span_points(n)
+    lo, hi = int(lo), int(hi)
+    if lo < 1:
+        raise ValueError(f"span_sizes: the storage minimum must be >= 1, got {lo}")
+    if n == 0:
+        return []
+    if hi <= lo:
+        return [lo]
+    if hi - lo + 1 <= n:
+        return list(range(lo, hi + 1))
+    out: list[int] = []
+    for k in range(n):
+        x = lo * (hi / lo) ** (k / (n - 1))
+        size = math.floor(x + 0.5)
+        if out:
+            size = max(size, out[-1] + 1)
+        out.append(min(size, hi - (n - 1 - k)))
+    return out
+
+
+def usability_sizes(capacity_size: int, multipliers, max_size: int | None = None, *,
+                    span_points: int = 0) -> list[tuple[float, int, str]]:
+    """(multiplier, size, grid) triples in increasing size. The multipliers give size =
+    max(1, round(m * capacity_size)), capped at ``max_size``; ``span_points`` add
+    :func:`span_sizes` from ``capacity_size`` (the storage minimum) to ``max_size`` (for a method
+    without a cap: the largest multiplier's size). A size given twice is built once: ``grid`` says
+    which grid asked for it (``multipliers``, ``span`` or ``both``), and a span-only size's
+    multiplier is size / capacity_size."""
+    by_size: dict[int, list] = {}
     for m in sorted(multipliers):
         size = max(1, round(m * capacity_size))
         if max_size is not None:
             size = min(size, max_size)
-        if size not in seen:
-            seen.add(size)
-            out.append((float(m), size))
-    return out
+        by_size.setdefault(size, [float(m), "multipliers"])
+    if max_size is not None:  # (a capacity search never reports a size past the cap; kept below it anyway)
+        lo, hi = min(capacity_size, max_size), max_size
+    else:
+        lo, hi = capacity_size, max(capacity_size, round(max(multipliers) * capacity_size))
+    for size in span_sizes(lo, hi, span_points):
+        if size in by_size:
+            by_size[size][1] = "both"
+        else:
+            by_size[size] = [round(size / capacity_size, 6), "span"]
+    return [(m, size, grid) for size, (m, grid) in sorted(by_size.items())]
 
 
 def second_fact_set(facts: FactSet, seed: int) -> FactSet:
@@ -137,7 +204,8 @@ def measure_usability(facts: FactSet, method: Method, capacity_size: int, *, see
                  pre["steps"], pre["seconds"])
 
     rows = []
-    for mult, size in usability_sizes(capacity_size, settings.size_multipliers, max_size):
+    for mult, size, grid in usability_sizes(capacity_size, settings.size_multipliers, max_size,
+                                            span_points=settings.span_points):
         t = time.perf_counter()
         try:
             mlp1, _ = method.build(facts, size, seed=seed)
@@ -149,7 +217,7 @@ def measure_usability(facts: FactSet, method: Method, capacity_size: int, *, see
         mlp1, mlp2 = mlp1.to("cpu", torch.float64), mlp2.to("cpu", torch.float64)
         store1, store2 = evaluate_mlp(mlp1, facts), evaluate_mlp(mlp2, facts2)
         lip_jac, lip_bound, gain = _lipschitz(mlp2, facts.keys, settings.power_iters, seed)
-        base = {"size_name": size_name, "size": size, "multiplier": mult, "hidden": mlp2.hidden,
+        base = {"size_name": size_name, "size": size, "multiplier": mult, "grid": grid, "hidden": mlp2.hidden,
                 "params": mlp2.param_count(), "storage_accuracy": store2["accuracy"],
                 "storage_accuracy_mlp1": store1["accuracy"], "min_margin": store2["min_margin"],
                 "lipschitz_jacobian": lip_jac, "lipschitz_bound": lip_bound, "output_gain": gain,

@@ -12,6 +12,10 @@ rule measure_capacity:
     input:
         # ancient: the set's own settings are params (fact_set_params in common.smk)
         facts=ancient("results/facts/{family}/d{d}_n{n}_s{seed}.pt"),
+        # gd_encdec*: the construction's row of this set (its m' and buckets). Not ancient: a
+        # rewritten closed-form table reruns the search, since the construction's m' may have
+        # changed (also when only another closed-form method's settings did: one shared table)
+        reference=lambda wc: reference_files(wc.method, wc.family, wc.d, wc.n, wc.seed),
     output:
         summary="results/capacity/{method}/{family}/d{d}_n{n}_s{seed}.tsv",
         probes="results/capacity/{method}/{family}/d{d}_n{n}_s{seed}_probes.tsv",

@@ -7,7 +7,7 @@ from factmlp.claims.design import claim_designs
 from factmlp.codehash import code_hash
 from factmlp.config import editing_for_base, validate_config
 from factmlp.facts import fact_set_shape
-from factmlp.methods import is_trained, method_names
+from factmlp.methods import is_trained, method_names, reference_of
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 
@@ -105,10 +105,10 @@ def edit_base_settings(base):
 
 
 # Keys of the editing section each editing rule's script reads; the rest (e.g. the fraction list,
-# the editor grid) stays out of a job's parameters, so that adding an edit fraction does not retrain
-# the base model and a new editor grid does not either.
+# the editor grid, the seed list: a job's seed is its {seed} wildcard) stays out of a job's
+# parameters, so that adding an edit fraction or a seed does not retrain the other base models and
+# a new editor grid does not either.
 EDIT_BASE_KEYS = (
-    "seed",
     "d",
     "n_subjects",
     "objects_per_subject",
@@ -117,7 +117,7 @@ EDIT_BASE_KEYS = (
     "n_templates",
     "base",
 )
-EDIT_FACTS_KEYS = ("seed", "grid", "editors", "swap_seed")
+EDIT_FACTS_KEYS = ("grid", "editors", "swap_seed")
 
 
 def edit_config(base):
@@ -136,10 +136,20 @@ def fraction_label(fraction):
     return repr(float(fraction))
 
 
+def edit_jobs():
+    """(base, seed) of every base model: each base at each of its seeds (editing.seeds, or the
+    base's own)."""
+    return [(b, s) for b in EDIT_BASES for s in edit_config(b)["seeds"]]
+
+
+def edit_base_tables():
+    return [f"results/editing/{b}/s{s}/base.tsv" for b, s in edit_jobs()]
+
+
 def editing_files():
     return [
-        f"results/editing/{b}/edits_f{fraction_label(f)}.tsv"
-        for b in EDIT_BASES
+        f"results/editing/{b}/s{s}/edits_f{fraction_label(f)}.tsv"
+        for b, s in edit_jobs()
         for f in edit_config(b)["fractions"]
     ]
 
@@ -166,6 +176,13 @@ def capacity_file(method, family, d, n, seed, suffix=""):
     GD-trained method, else the fact set's closed-form job's."""
     folder = method if is_trained(method) else CLOSED_FORM_DIR
     return f"results/capacity/{folder}/{family}/d{d}_n{n}_s{seed}{suffix}.tsv"
+
+
+def reference_files(method, family, d, n, seed):
+    """[the capacity table of the method whose result ``method`` is built from, on the same fact
+    set] (gd_encdec*: the construction's m' and buckets, in the set's closed-form table), or []."""
+    ref = reference_of(method)
+    return [capacity_file(ref, family, d, n, seed)] if ref else []
 
 
 def capacity_files(suffix=""):
@@ -250,6 +267,9 @@ def stage_outputs(stage):
         files += [f for s in SWEEPS for f in both(f"results/figures/capacity_{s['name']}")]
         if "scaling" in SWEEP_BY_NAME:
             files += both("results/figures/cost_ratios")
+        # claims C3 and C2 (drawn by plot_claim_figures), always drawn: a figure whose claim's sweep is
+        # not configured says so, as the claim's row does
+        files += both("results/figures/rho_fit") + both("results/figures/c2_ratios")
         return files
     if stage == "usability":
         return (

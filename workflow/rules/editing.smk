@@ -1,13 +1,14 @@
 # Stage 6: fact editing (Dugan et al. Sec. 5.2, Fig 4): a base LM with a fact MLP in its MLP slot,
-# then MLP swapping against ROME, MEMIT and AlphaEdit at several edit fractions.
+# then MLP swapping against ROME, MEMIT and AlphaEdit at several edit fractions; one base model
+# per (base, seed), the seed drawing every random choice of its corpus, model and edits.
 
 
 rule edit_base:
     output:
-        model="results/editing/{base}/base.pt",
-        table="results/editing/{base}/base.tsv",
+        model="results/editing/{base}/s{seed}/base.pt",
+        table="results/editing/{base}/s{seed}/base.tsv",
     log:
-        "logs/editing/{base}/base.log",
+        "logs/editing/{base}/s{seed}/base.log",
     cache: True
     priority: 20
     conda:
@@ -23,19 +24,20 @@ rule edit_base:
         method=lambda wc: EDIT_BASES[wc.base]["method"],
         size=lambda wc: EDIT_BASES[wc.base]["size"],
         settings=lambda wc: edit_base_settings(wc.base),
+        seed=lambda wc: int(wc.seed),
     script:
         "../../scripts/edit_base.py"
 
 
 rule edit_facts:
     input:
-        model="results/editing/{base}/base.pt",
+        model="results/editing/{base}/s{seed}/base.pt",
     output:
-        table="results/editing/{base}/edits_f{fraction}.tsv",
+        table="results/editing/{base}/s{seed}/edits_f{fraction}.tsv",
     log:
-        "logs/editing/{base}/edits_f{fraction}.log",
+        "logs/editing/{base}/s{seed}/edits_f{fraction}.log",
     benchmark:
-        "results/benchmarks/editing/{base}/edits_f{fraction}.tsv"
+        "results/benchmarks/editing/{base}/s{seed}/edits_f{fraction}.tsv"
     priority: 10
     conda:
         "../envs/factmlp.yaml"
@@ -48,6 +50,7 @@ rule edit_facts:
         method=lambda wc: EDIT_BASES[wc.base]["method"],
         size=lambda wc: EDIT_BASES[wc.base]["size"],
         settings=lambda wc: edit_base_settings(wc.base),
+        seed=lambda wc: int(wc.seed),
         fraction=lambda wc: float(wc.fraction),
     script:
         "../../scripts/edit_facts.py"
@@ -56,7 +59,7 @@ rule edit_facts:
 rule aggregate_editing:
     input:
         tables=editing_files(),
-        bases=[f"results/editing/{b}/base.tsv" for b in EDIT_BASES],
+        bases=edit_base_tables(),
     output:
         table="results/tables/editing.tsv",
         best="results/tables/editing_best.tsv",

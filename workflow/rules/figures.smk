@@ -87,3 +87,51 @@ rule plot_cost_ratios:
         sweep="scaling",
     script:
         "../../scripts/plot_cost_ratios.py"
+
+
+# The figures of claims C3 and C2, drawn with the claims' own functions (factmlp.plots.claims) at
+# each claim's declared design (claims.designs); a claim whose sweep is not configured gets a figure
+# saying so (its row of results/claims.tsv is n/a).
+rule plot_claim_figures:
+    input:
+        capacity="results/tables/capacity.tsv",
+        rho="results/tables/rho.tsv",
+    output:
+        rho_fit_pdf=report(
+            "results/figures/rho_fit.pdf",
+            caption="../report/rho_fit.rst",
+            category="Claims",
+            labels={"figure": "C3 rho law fit", "format": "pdf"},
+        ),
+        rho_fit_png=report(
+            "results/figures/rho_fit.png",
+            caption="../report/rho_fit.rst",
+            category="Claims",
+            labels={"figure": "C3 rho law fit", "format": "png"},
+        ),
+        c2_ratios_pdf=report(
+            "results/figures/c2_ratios.pdf",
+            caption="../report/c2_ratios.rst",
+            category="Claims",
+            labels={"figure": "C2 NTK / construction", "format": "pdf"},
+        ),
+        c2_ratios_png=report(
+            "results/figures/c2_ratios.png",
+            caption="../report/c2_ratios.rst",
+            category="Claims",
+            labels={"figure": "C2 NTK / construction", "format": "png"},
+        ),
+    log:
+        "logs/figures/claim_figures.log",
+    conda:
+        "../envs/factmlp.yaml"
+    threads: 1
+    resources:
+        **light_resources(),
+    params:
+        code=code_of("plot_claim_figures.py"),
+        c2=CLAIM_DESIGNS["C2"]["params"],
+        c3=CLAIM_DESIGNS["C3"]["params"],
+        families=FAMILIES,
+    script:
+        "../../scripts/plot_claim_figures.py"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..geometries import MAX_GAP_FRACTION, log_inv_rho2, median_rho, spread
 from ..tables import loglog_slope
 from .common import (
     _POINT,
@@ -173,17 +174,22 @@ def seed_ratios(values: pd.DataFrame, num, den, by=("family", "d", "n_facts", "s
     method names or predicates over method names (the best, i.e. fewest params, of the matching
     methods per point and seed, exact values preferred; its name in ``method_num``/``method_den``)."""
     by = list(by)
+    cols = by + ["method", "value", "bound", "seconds", "variant"]
+    # A table without a method class (or without the optional columns) gives an empty side with
+    # every column, so the merge below is empty rather than a KeyError.
+    values = values.reindex(columns=list(dict.fromkeys([*values.columns, *cols])))
 
     def side(pick):
+        if values.empty:
+            return pd.DataFrame(columns=cols)
         sel = values[values["method"].map(pick) if callable(pick) else values["method"] == pick].copy()
         if sel.empty:
-            return sel.assign(method=[])
+            return pd.DataFrame(columns=cols)
         sel["_inexact"] = sel["bound"] != "="
         sel = sel.sort_values(by + ["_inexact", "value", "method"])
-        return sel.groupby(by, as_index=False).first().drop(columns="_inexact")
+        return sel.groupby(by, as_index=False, dropna=False).first().drop(columns="_inexact")
 
     a, b = side(num), side(den)
-    cols = by + ["method", "value", "bound", "seconds", "variant"]
     m = a[cols].merge(b[cols], on=by, suffixes=("_num", "_den"))
     m["ratio"] = m["value_num"] / m["value_den"]
     m["bound"] = [{("=", "="): "=", (">=", "="): ">=", ("=", ">="): "<="}.get((x, y), "?")
@@ -333,21 +339,30 @@ def _c3(cap, rho, families, sweeps, scale, des):
     if any(m not in set(rows["method"]) for m in methods):
         return _na(*s3, scale, f"sweep '{geo}' lacks gd or a construction at d={d} |K|={n}")
     r = rho[(rho["d"] == d) & (rho["n_facts"] == n) & rho["family"].isin(geoms)] if rho is not None else None
+    if r is not None and not r.empty:  # the sweep's seeds, one rho per (family, seed)
+        r = r[r["seed"].isin(set(rows["seed"]))].drop_duplicates(["family", "seed"])
     if r is None or r.empty:
         return _na(*s3, scale, f"no rho measured at d={d} |K|={n}")
-    # the design's spread rule, on the median rho over seeds (the quantity the geometries were chosen by)
-    x_med = np.log(1.0 / r.groupby("family")["rho"].median() ** 2).sort_values()
-    gaps = np.diff(x_med.to_numpy())
-    span = float(x_med.iloc[-1] - x_med.iloc[0]) if len(x_med) > 1 else 0.0
-    spread = (f"{len(x_med)} geometries over log(1/rho^2) {x_med.iloc[0]:.2f}..{x_med.iloc[-1]:.2f} "
-              f"(widest gap {gaps.max() if len(gaps) else 0:.2f} of range {span:.2f})")
-    if span <= 0 or (len(gaps) and gaps.max() > span / 4 + 1e-12):
-        return _na(*s3, scale, f"design not met: {spread}; the widest gap must be <= a quarter of the range")
+    # the design's spread rule, on the median rho over seeds (the quantity the geometries were chosen by:
+    # factmlp.geometries, the same functions that chose them)
+    try:
+        x_med = log_inv_rho2(median_rho(r)).sort_values()
+    except ValueError as e:  # e.g. a geometry without rho at some seed
+        return _na(*s3, scale, f"rho table at d={d} |K|={n} cannot decide the design: {e}")
+    if len(x_med) < 2:
+        return _na(*s3, scale, f"design not met: {len(x_med)} geometry with a rho at d={d} |K|={n}")
+    sp = spread(x_med)
+    spread_text = (f"{sp['n']} geometries over log(1/rho^2) {sp['x_min']:.2f}..{sp['x_max']:.2f} (widest gap "
+                   f"{sp['widest_gap']:.2f} = {sp['gap_fraction']:.2f} of the range, largest leverage "
+                   f"{sp['max_leverage']:.2f})")
+    if not sp["gap_fraction"] <= MAX_GAP_FRACTION:
+        return _na(*s3, scale, f"design not met: {spread_text}; the widest gap must be <= {MAX_GAP_FRACTION:g} of "
+                               "the range")
     v = seed_values(cap[cap["family"].isin(geoms)], geo, methods + [m for m in ("construction",) if m != cons])
     v = v[(v["d"] == d) & (v["n_facts"] == n)]
     lever = str(x_med.index[_leverage_drop(x_med.to_numpy())])  # one geometry for every seed and method
-    parts, ok = [spread], True
-    for m in [m for m in [*methods, "construction"] if m in set(v["method"])][:3]:
+    parts, ok = [spread_text], True
+    for m in [m for m in dict.fromkeys([*methods, "construction"]) if m in set(v["method"])]:
         deciding = m in methods
         r2, r2_drop, slopes, counts = {}, {}, {}, {}
         for seed, g in v[(v["method"] == m) & (v["bound"] == "=")].groupby("seed"):
@@ -475,7 +490,7 @@ def closed_form_points(cap: pd.DataFrame, *, sweep: str | None = None, d_min: in
     for tag in ("closed_form", "fitted", "v2"):
         base[tag] = base[tag].fillna("")
         base[f"{tag}_bound"] = base[f"{tag}_bound"].fillna("")
-        base[f"{tag}_variant"] = base[f"{tag}_variant"].fillna("")
+        base[f"{tag}_variant"] = base[f"{tag}_variant"].astype(object).fillna("")
     return base.sort_values(["d", "n_facts"]).reset_index(drop=True)
 
 

@@ -123,11 +123,16 @@ def _c7(ok, scale, des, s7, ev):
               if "lipschitz_bound" in fam else "analytic bound: not in the table",
               f"margin predictor Spearman(usability, min_margin) {spearman(fam['usability'], fam['min_margin']):.2f} "
               "(expected > 0)" if "min_margin" in fam else "margin predictor: not in the table"]
-    notes = ([f"{len(short)} series with fewer than {min_storing} storing MLPs at some seed left out: "
-              + ", ".join(f"{name(x)} ({int(x['n_storing'])})" for _, x in short.iterrows())] if len(short) else [])
+    few = short[short["n_storing"] < min_storing]
+    flat = short[short["n_storing"] >= min_storing]  # enough MLPs, but usability or Lipschitz constant
+    notes = ([f"{len(few)} series with fewer than {min_storing} storing MLPs at some seed left out: "
+              + ", ".join(f"{name(x)} ({int(x['n_storing'])})" for _, x in few.iterrows())] if len(few) else [])
+    notes += ([f"{len(flat)} series with no defined Spearman at any seed (usability or Lipschitz constant over "
+               "the series) left out: " + ", ".join(f"{name(x)} ({int(x['n_storing'])} MLPs)"
+                                                    for _, x in flat.iterrows())] if len(flat) else [])
     if good.empty:
-        return _row(*s7, f"no series with >= {min_storing} storing MLPs per seed; beside: {'; '.join(beside)}", scale,
-                    None, "; ".join([ev, *notes]))
+        return _row(*s7, f"no series with >= {min_storing} storing MLPs per seed and a defined Spearman; beside: "
+                    f"{'; '.join(beside)}", scale, None, "; ".join([ev, *notes]))
     med = float(good["spearman"].median())
     worst = float(good["spearman"].max())
     passed = bool(med <= -0.7 and worst <= 0)

@@ -40,16 +40,17 @@ from ..facts import FactSet, evaluate_mlp
 from ..io import derive_seed
 from ..methods import Method
 from ..transformer import mlp_input_scale
-from .corpus import Corpus
+from .corpus import Corpus, make_corpus
 from .editors import alphaedit_update, apply_update, clip_residuals, fit_deltas, memit_update, rome_update
 from .lm import EditLM
 
 if TYPE_CHECKING:  # pandas appears only in annotations here (best_per_editor's DataFrames)
     import pandas as pd
 
-__all__ = ["BaseSettings", "EditSettings", "EDITORS", "fact_embeddings", "corpus_facts", "train_base", "edit_plan",
+__all__ = ["BaseSettings", "EditSettings", "EDITORS", "fact_embeddings", "corpus_facts", "train_base", "make_base",
+           "edit_plan",
            "fact_accuracy", "nonfact_ce", "relabel_objects", "fact_mlp_seed", "SWAP_SEEDS", "EvalCache", "run_edits",
-           "scores", "save_base", "load_base", "best_per_editor"]
+           "scores", "save_base", "load_base", "best_per_editor", "BASE_COLUMNS", "editing_best"]
 
 log = logging.getLogger("factmlp.editing")
 
@@ -75,6 +76,14 @@ class BaseSettings:
     read whichever map its fact MLP holds, as the paper's usability protocol asks of a swapped
     MLP: efficacy 0.962 / 0.992 at 10% / 50% edits, perplexity ratio 1.000 / 1.007. The same base
     is edited by every editor.
+
+    The configs train without decoys (claims revision 3: C8 on the paper's protocol). Measured at
+    the smoke setting (d = 128, 256 books, hidden-240 construction, mixed batches, seed 0; the
+    2-core CPU box, 2026-12): without decoys the base recalls 1.000 on the trained templates; the
+    swap misses 1 of 26 edits at 10% (efficacy 0.962) and none at 50% (GM 0.994, perplexity ratio
+    1.031). With decoys (0.8 x 16) the same seed's base left template 1 at recall 0.004 (0.875
+    overall) and at 50% the swap, MEMIT and AlphaEdit tied at GM 0.909 (one seed: the decoys cost a
+    template there instead of helping the swap).
 
     ``router_token`` and ``router_supervision`` (off by default; not in the paper) were tried to
     mute the other expert at the object position, where its author logits cost the swap 3 of 26
@@ -286,6 +295,28 @@ def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, setting
              steps, metrics["base_seconds"], metrics["base_train_accuracy"], metrics["base_paraphrase_accuracy"],
              metrics["fact_mlp_storage"])
     return model, metrics
+
+
+def make_base(method: Method, size: int, *, d: int, n_subjects: int, n_train_templates: int, n_templates: int,
+              authors: str, objects_per_subject: float, settings: BaseSettings,
+              seed: int) -> tuple[Corpus, torch.Tensor, nn.Module, EditLM, dict]:
+    """One base model of the editing stage (rule ``edit_base``): (corpus, vocab, fact MLP, model,
+    metrics). Every random draw comes from ``seed``: the corpus (names and book -> author map,
+    :func:`~factmlp.editing.corpus.make_corpus`), the token embeddings (:func:`fact_embeddings`),
+    the fact MLP's build and its decoys' (:func:`fact_mlp_seed`), the LM's initialisation and its
+    batches (:func:`train_base`); :func:`run_edits` draws the edited facts from the same seed. So
+    each seed of ``editing.seeds`` is an independent base model, and a seed rebuilds its own bitwise
+    (on one device and thread count)."""
+    corpus = make_corpus(n_subjects, objects_per_subject=objects_per_subject, authors=authors,
+                         n_train_templates=n_train_templates, n_templates=n_templates, seed=seed)
+    vocab = fact_embeddings(corpus, d, seed=seed)
+
+    def build(facts: FactSet) -> nn.Module:
+        return method.build(facts, size, seed=fact_mlp_seed(seed))[0]
+
+    mlp = build(corpus_facts(corpus, vocab))
+    model, metrics = train_base(corpus, vocab, mlp, settings, seed=seed, build=build)
+    return corpus, vocab, mlp, model, metrics
 
 
 def relabel_objects(tokens: torch.Tensor, corpus: Corpus, mapping: torch.Tensor) -> torch.Tensor:
@@ -606,9 +637,31 @@ def load_base(path) -> tuple[Corpus, torch.Tensor, EditLM, dict]:
 
 
 def best_per_editor(rows: "pd.DataFrame", by: str = "score_gm") -> "pd.DataFrame":
-    """The best grid point per (editor, fraction, ...) by ``by`` (ties: the first row)."""
-    keys = [k for k in ("method", "editor", "fraction") if k in rows.columns]
+    """The best grid point per (base, seed, fraction, editor) by ``by`` (ties: the first row).
+
+    Chosen per seed: each seed is its own base model, and the grid point a baseline needs may
+    differ between them (the hebbian-mlps selection, per base model and number of edits)."""
+    keys = [k for k in ("method", "seed", "fraction", "editor") if k in rows.columns]
     return rows.loc[rows.groupby(keys, sort=True)[by].idxmax()].reset_index(drop=True)
+
+
+#: Base-model columns joined onto every best row (the base's recall and its fact MLP's storage).
+BASE_COLUMNS = ("base_train_accuracy", "base_paraphrase_accuracy", "base_unseen_accuracy", "fact_mlp_storage")
+
+
+def editing_best(rows: "pd.DataFrame", bases: "pd.DataFrame") -> "pd.DataFrame":
+    """One row per (base, seed, fraction, editor): :func:`best_per_editor` with the base model's
+    :data:`BASE_COLUMNS` of the same (base, seed) joined on. Raises when a (base, seed) of ``rows``
+    has no base row or two, so that a missing or repeated base model cannot pass silently."""
+    keys = ["method", "seed"]
+    bases = bases[keys + [c for c in BASE_COLUMNS if c in bases]]
+    if bases.duplicated(keys).any():
+        raise ValueError(f"two base rows for (base, seed) {bases[bases.duplicated(keys)][keys].values.tolist()}")
+    best = best_per_editor(rows).merge(bases, on=keys, how="left", validate="many_to_one", indicator=True)
+    lost = best[best["_merge"] != "both"][keys].drop_duplicates()
+    if not lost.empty:
+        raise ValueError(f"no base row for (base, seed) {lost.values.tolist()}")
+    return best.drop(columns="_merge")
 
 
 def _hp_json(hp: dict) -> str:

@@ -26,6 +26,7 @@ __all__ = ["PALETTE", "fallback_colour", "save_figure"]
 PALETTE = {
     "gd": "#d62728",
     "gd_encdec": "#9467bd",
+    "gd_encdec_free": "#c5b0d5",
     "construction": "#1f77b4",
     "construction_whitened": "#6baed6",
     "construction_jl": "#17becf",
