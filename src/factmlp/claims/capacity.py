@@ -72,23 +72,14 @@ def point_table(cap: pd.DataFrame, sweep: str, methods=None) -> pd.DataFrame:
     no max_probed_params are dropped. Also ``n_seeds`` and ``variant`` (the distinct variant labels
     of the seeds that stored, "/"-joined)."""
     cols = ["method", "family", "d", "n_facts", "param_count", "bound", "n_seeds", "variant"]
-    rows = cap[cap["sweep"] == sweep]
-    if methods is not None:
-        rows = rows[rows["method"].isin(list(methods))]
-    if rows.empty:
-        return pd.DataFrame(columns=cols)
-    found = _as_bool(rows["found"])
-    lb = _num(rows["max_probed_params"]) if "max_probed_params" in rows else pd.Series(np.nan, index=rows.index)
-    work = rows[["method", "family", "d", "n_facts", "seed"]].copy()
-    work["found"] = found
-    work["value"] = np.where(found, _num(rows["param_count"]), lb)
-    work["variant"] = rows["variant"] if "variant" in rows else ""
+    work = seed_values(cap, sweep, methods, keep_missing=True)
     out = []
     for key, g in work.groupby(["method", "family", "d", "n_facts"]):
         if g["value"].isna().any():
             continue
-        variants = sorted({str(v) for v, f in zip(g["variant"], g["found"]) if f and pd.notna(v) and str(v)})
-        out.append(dict(zip(cols, [*key, float(g["value"].median()), "=" if g["found"].all() else ">=",
+        exact = g["bound"] == "="
+        variants = sorted({v for v in g.loc[exact, "variant"] if v})
+        out.append(dict(zip(cols, [*key, float(g["value"].median()), "=" if exact.all() else ">=",
                                    int(g["seed"].nunique()), "/".join(variants)])))
     return pd.DataFrame(out, columns=cols)
 
@@ -134,10 +125,11 @@ def _ratios(pts: pd.DataFrame, num: str, den: str, by=tuple(_POINT)) -> pd.DataF
 # --------------------------------------------------------------------------- per-seed values and ratios
 
 
-def seed_values(cap: pd.DataFrame, sweep: str, methods=None) -> pd.DataFrame:
+def seed_values(cap: pd.DataFrame, sweep: str, methods=None, keep_missing: bool = False) -> pd.DataFrame:
     """Per (method, family, d, n_facts, seed) of one sweep: ``value`` = param_count where the seed
     stored the set (``bound`` "="), else max_probed_params (a lower bound, ">="); rows with neither
-    are dropped. Also ``seconds`` (the search's time) and ``variant``."""
+    are dropped (kept with a NaN value with ``keep_missing``). Also ``seconds`` (the search's time)
+    and ``variant``."""
     cols = ["method", "family", "d", "n_facts", "seed", "value", "bound", "seconds", "variant"]
     rows = cap[cap["sweep"] == sweep] if "sweep" in cap else cap.iloc[:0]
     if methods is not None:
@@ -151,7 +143,8 @@ def seed_values(cap: pd.DataFrame, sweep: str, methods=None) -> pd.DataFrame:
     out["bound"] = np.where(found, "=", ">=")
     out["seconds"] = _num(rows["seconds"]) if "seconds" in rows else np.nan
     out["variant"] = rows["variant"].fillna("").astype(str) if "variant" in rows else ""
-    return out[out["value"].notna()][cols].reset_index(drop=True)
+    kept = out if keep_missing else out[out["value"].notna()]
+    return kept[cols].reset_index(drop=True)
 
 
 def _combine_bounds(bounds) -> str:
