@@ -107,6 +107,10 @@ def test_build_smallest_stores_every_fact_and_says_so(data, built, capsys):
     assert rep["min_margin"] > 0
     h = rep["hidden"]
     assert rep["params"] == 3 * h * D + 2 * h + D  # every weight and bias of the gated MLP
+    # information: the map is not a bijection (16 keys, 12 values), so |K| log2|V| bits
+    assert rep["map_kind"] == "random" and rep["bits_basis"] == "|K| log2|V|"
+    assert rep["bits"] == pytest.approx(N_KEYS * math.log2(N_VALUES))
+    assert rep["bits_per_param"] == pytest.approx(N_KEYS * math.log2(N_VALUES) / rep["params"])
     # "smallest": with rel_tol 0 the search probed the size just below the chosen one and it failed
     if rep["size"] > 1:
         below = [p for p in rep["search"]["probes"] if p["variant"] == rep["variant"] and p["width"] == rep["size"] - 1]
@@ -127,6 +131,9 @@ def test_build_prints_the_storage_report(data, tmp_path, capsys):
     assert code == 2
     assert f"facts stored  {n}/{N_KEYS}" in text and "NOT every fact is stored" in text
     assert "parameters    34 (hidden width 1, d 8)" in text  # 3 h d + 2 h + d
+    bits = N_KEYS * math.log2(N_VALUES)  # 12^16 maps
+    line = f"information   {bits:.6g} bits (|K| log2|V|: the map is a random map), {bits / 34:.4g} bits per parameter"
+    assert line in text
 
 
 def test_check_agrees_with_build_and_catches_a_wrong_map(data, built, tmp_path, capsys):
@@ -166,6 +173,10 @@ def test_build_identity_map_from_safetensors(tmp_path, capsys):
     assert _n_stored(out, keys, values, np.arange(10)) == 10
     text = capsys.readouterr().out
     assert "every fact is stored (10/10)" in text and "code_dim      6 (given size)" in text
+    # the identity map is a bijection: log2(10!) bits, 10! = 3,628,800 maps
+    params = int(next(x for x in text.splitlines() if x.startswith("parameters")).split()[1])
+    bits = math.log2(3_628_800)
+    assert f"information   {bits:.6g} bits (log2(|K|!): the map is a permutation map), {bits / params:.4g}" in text
 
 
 # --------------------------------------------------------------------------- rho

@@ -193,6 +193,11 @@ def test_end_to_end_tiny(tiny_run):
         assert float(row["accuracy"]) == 1.0
         assert float(row["min_margin"]) > 0
         assert int(row["n_values"]) == int(row["n_facts"])  # tied, permutation
+        # information of a random bijection: log2(|K|!) bits, an exact integer count of maps
+        assert row["bits_basis"] == "log2(|K|!)"
+        bits = math.log2(math.factorial(int(row["n_facts"])))
+        assert float(row["bits"]) == pytest.approx(bits)
+        assert float(row["bits_per_param"]) == pytest.approx(bits / int(float(row["param_count"])))
     for sweep, _, family, d, n, seed in jobs["capacity"]:
         ntk = int(float(by_job[(sweep, "ntk", family, d, n, seed)]["param_count"]))
         gd = int(float(by_job[(sweep, "gd", family, d, n, seed)]["param_count"]))

@@ -367,6 +367,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         "size": int(size),
         "hidden": mlp.hidden,
         "params": mlp.param_count(),
+        **_bits(facts, mlp),
         "d": facts.d,
         "n_values": facts.n_values,
         "seed": args.seed,
@@ -397,17 +398,29 @@ def cmd_build(args: argparse.Namespace) -> int:
         else f"NO {size_name} up to {args.max_size or 65536} stores all: best of {search.n_probes} probes")
     print(f"method        {args.method}{f' [{variant_label}]' if variant_label else ''}")
     print(f"{size_name:<13} {size} ({how})")
-    _print_storage(rep, mlp, facts.d)
+    _print_storage(rep, mlp, facts.d, report)
     print(f"build time    {build_seconds:.2f} s (total {total_seconds:.1f} s)")
     print(f"saved         {args.out}" + (f", report {args.report}" if args.report else ""))
     return _verdict(rep)
 
 
-def _print_storage(rep: dict, mlp, d: int) -> None:
+def _bits(facts, mlp) -> dict:
+    """The fact set's information and bits per parameter of this MLP (factmlp.bits): the map is
+    counted as a bijection if it is one, else as a random function."""
+    from .bits import map_kind, storage_bits
+
+    kind = map_kind(facts.mapping.numpy(), facts.n_values)
+    return {"map_kind": kind, **storage_bits(len(facts.mapping), facts.n_values, kind, mlp.param_count())}
+
+
+def _print_storage(rep: dict, mlp, d: int, bits: dict) -> None:
     """The storage lines shared by ``build`` and ``check``."""
     print(f"facts stored  {rep['n_correct']}/{rep['n_facts']} (accuracy {rep['accuracy']:.4f})")
     print(f"min margin    {rep['min_margin']:.4g} (normalised; > 0 for every stored fact)")
     print(f"parameters    {mlp.param_count()} (hidden width {mlp.hidden}, d {d})")
+    stored = "" if rep["accuracy"] == 1.0 else "; NOT every fact is stored, so the MLP holds less"
+    print(f"information   {bits['bits']:.6g} bits ({bits['bits_basis']}: the map is a {bits['map_kind']} map), "
+          f"{bits['bits_per_param']:.4g} bits per parameter{stored}")
 
 
 def _verdict(rep: dict) -> int:
@@ -470,7 +483,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if meta.get("method"):
         print(f"method        {meta['method']}" + (f" [{meta['variant']}]" if meta.get("variant") else "")
               + (f", {meta.get('size_name', 'size')} {meta['size']}" if meta.get("size") else ""))
-    _print_storage(rep, mlp, d_in)
+    _print_storage(rep, mlp, d_in, _bits(facts, mlp))
     return _verdict(rep)
 
 

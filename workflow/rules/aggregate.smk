@@ -18,6 +18,7 @@ rule aggregate_capacity:
     params:
         code=code_of("aggregate_capacity.py"),
         members=capacity_members(),
+        mapping=config["facts"]["mapping"],
     script:
         "../../scripts/aggregate_capacity.py"
 
