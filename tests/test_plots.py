@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from factmlp.plots.capacity import capacity_figure
+from factmlp.plots.capacity import GD_BITS_PER_PARAM, bits_figure, capacity_figure
 from factmlp.plots.usability import usability_figure
 
 
@@ -210,3 +211,35 @@ def test_c2_ratio_figure_says_when_its_sweep_is_not_in_the_config():
 
     fig = c2_ratio_figure(_c2_table(), sweep="scaling")
     assert [t.get_text() for t in fig.axes[0].texts] == ["sweep 'scaling' not in this config"]
+
+
+def _bits_rows():
+    """Scaling-sweep rows with hand-set bits per parameter: GD at 1.0/3.0 over two seeds (median 2.0),
+    a construction at 0.1, and one failed construction seed whose value must not enter the median."""
+    rows = []
+    for d in (8, 16):
+        for seed, gd_bits in ((0, 1.0), (1, 3.0)):
+            rows.append({"sweep": "scaling", "method": "gd", "family": "spherical", "d": d, "n_facts": 2 * d,
+                         "seed": seed, "found": True, "bits_per_param": gd_bits * d / 8})
+        rows.append({"sweep": "scaling", "method": "construction", "family": "spherical", "d": d,
+                     "n_facts": 2 * d, "seed": 0, "found": True, "bits_per_param": 0.1})
+        rows.append({"sweep": "scaling", "method": "construction", "family": "spherical", "d": d,
+                     "n_facts": 2 * d, "seed": 1, "found": False, "bits_per_param": 50.0})
+    return pd.DataFrame(rows)
+
+
+def test_bits_figure_draws_the_median_over_storing_seeds_and_the_two_bit_line():
+    ax = bits_figure(_bits_rows(), sweep="scaling").axes[0]
+    series = {tuple(np.round(line.get_ydata(), 6)) for line in ax.get_lines() if len(line.get_xdata()) == 2}
+    assert (2.0, 4.0) in series  # GD: median of 1 and 3 at d = 8, of 2 and 6 at d = 16
+    assert (0.1, 0.1) in series  # construction: the failed seed's 50 is left out
+    assert not any(50.0 in s for s in series)
+    assert any(np.allclose(line.get_ydata(), GD_BITS_PER_PARAM) and len(line.get_ydata()) == 2
+               and line.get_linestyle() == "--" for line in ax.get_lines())
+
+
+def test_bits_figure_names_the_missing_column_and_an_empty_sweep():
+    with pytest.raises(ValueError, match="bits_per_param"):
+        bits_figure(_bits_rows().drop(columns="bits_per_param"), sweep="scaling")
+    with pytest.raises(ValueError, match="'joint'"):
+        bits_figure(_bits_rows(), sweep="joint")

@@ -266,7 +266,7 @@ def stage_outputs(stage):
         ]
         files += [f for s in SWEEPS for f in both(f"results/figures/capacity_{s['name']}")]
         if "scaling" in SWEEP_BY_NAME:
-            files += both("results/figures/cost_ratios")
+            files += both("results/figures/cost_ratios") + both("results/figures/bits_per_param")
         # claims C3 and C2 (drawn by plot_claim_figures), always drawn: a figure whose claim's sweep is
         # not configured says so, as the claim's row does
         files += both("results/figures/rho_fit") + both("results/figures/c2_ratios")

@@ -75,6 +75,18 @@ rule plot_cost_ratios:
             category="Capacity",
             labels={"figure": "cost ratios", "format": "png"},
         ),
+        bits_pdf=report(
+            "results/figures/bits_per_param.pdf",
+            caption="../report/bits_per_param.rst",
+            category="Capacity",
+            labels={"figure": "bits per parameter", "format": "pdf"},
+        ),
+        bits_png=report(
+            "results/figures/bits_per_param.png",
+            caption="../report/bits_per_param.rst",
+            category="Capacity",
+            labels={"figure": "bits per parameter", "format": "png"},
+        ),
     log:
         "logs/figures/cost_ratios.log",
     conda:

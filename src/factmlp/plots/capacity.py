@@ -14,7 +14,12 @@ from ..claims.capacity import median_over_seeds, point_table, rho_law_fit
 from ..tables import loglog_slope
 from .common import _finish_log_axes, _methods, _palette
 
-__all__ = ["capacity_figure", "rho_law_figure", "anisotropy_figure", "sweep_figure", "cost_ratio_figure"]
+__all__ = ["capacity_figure", "rho_law_figure", "anisotropy_figure", "sweep_figure", "cost_ratio_figure",
+           "bits_figure", "GD_BITS_PER_PARAM"]
+
+#: The bar: GD-trained MLPs store about 2 bits per parameter (Allen-Zhu & Li's knowledge-capacity law;
+#: also the classical perceptron limit of 2 bits per weight).
+GD_BITS_PER_PARAM = 2.0
 
 
 def capacity_figure(df: pd.DataFrame, *, sweep: str) -> plt.Figure:
@@ -84,6 +89,38 @@ def cost_ratio_figure(cap: pd.DataFrame, *, sweep: str, reference: str = "gd") -
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+def bits_figure(cap: pd.DataFrame, *, sweep: str, reference: str = "gd") -> plt.Figure:
+    """Bits stored per parameter (column ``bits_per_param`` of the capacity table, at each method's
+    minimum size) against d, one line per method, median over seeds where every seed stored the
+    set; the reference method (GD) drawn thick, and the 2-bits-per-parameter line."""
+    if "bits_per_param" not in cap:
+        raise ValueError("capacity table has no bits_per_param column (written by rule aggregate_capacity)")
+    rows = cap[(cap["sweep"] == sweep) & cap["found"].astype(str).str.lower().isin(["true", "1"])]
+    if rows.empty:
+        raise ValueError(f"capacity table has no successful rows for sweep {sweep!r}")
+    med = (rows.groupby(["method", "family", "d", "n_facts"])["bits_per_param"].median().reset_index())
+    methods = _methods(med)
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, ax = plt.subplots(figsize=(5.4, 3.6))
+    sns.lineplot(data=med.sort_values("d"), x="d", y="bits_per_param", hue="method", hue_order=methods,
+                 palette=_palette(methods), marker="o", ax=ax)
+    ref = med[med["method"] == reference].sort_values("d")
+    if len(ref):
+        ax.plot(ref["d"], ref["bits_per_param"], color=_palette(methods)[reference], linewidth=3.0, alpha=0.5,
+                zorder=1)
+    ax.axhline(GD_BITS_PER_PARAM, color="0.3", linestyle="--", linewidth=1.0)
+    ax.set(xscale="log", yscale="log", xlabel="d", ylabel="bits stored per parameter",
+           title=f"storage efficiency (sweep '{sweep}'; {reference} thick)")
+    ax.text(0.02, GD_BITS_PER_PARAM * 1.08, "2 bits / parameter (GD's bar)", transform=ax.get_yaxis_transform(),
+            fontsize=6, color="0.3", va="bottom")
+    ax.set_xticks(sorted(med["d"].unique()))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left", borderaxespad=0)
+    fig.tight_layout()
+    return fig
+
 
 def sweep_figure(kind: str, cap: pd.DataFrame, rho: pd.DataFrame, families: dict, *, sweep: str) -> plt.Figure:
     """The figure of one capacity sweep: ``kind`` is the sweep's ``figure`` setting."""
