@@ -78,6 +78,11 @@ def built(data) -> dict:
 def _forward(path: Path, keys: np.ndarray) -> np.ndarray:
     """g(K) of a saved MLP, computed with numpy from its weights (independent of GatedMLP)."""
     w = load_file(str(path))
+    for name in ("gate", "up", "down"):  # an int8/int4 file: weight = q * scale, one scale per row
+        if f"{name}.qweight" in w:
+            scale = w[f"{name}.scale"].astype(np.float64)
+            w[f"{name}.weight"] = w[f"{name}.qweight"].astype(np.float64) * scale[:, None]
+    w = {k: v.astype(np.float64) for k, v in w.items()}
     with safe_open(str(path), framework="np") as fh:
         act = fh.metadata()["activation"]
     gate = keys @ w["gate.weight"].T + w["gate.bias"]
@@ -134,6 +139,44 @@ def test_build_prints_the_storage_report(data, tmp_path, capsys):
     bits = N_KEYS * math.log2(N_VALUES)  # 12^16 maps
     line = f"information   {bits:.6g} bits (|K| log2|V|: the map is a random map), {bits / 34:.4g} bits per parameter"
     assert line in text
+
+
+def test_build_quantize_int4_stores_per_row_integers_and_checks_them(data, tmp_path, capsys):
+    files = [data["keys_path"], data["values_path"], "--map", data["map_path"], "--method", "ntk", "--size", "64",
+             "-q"]
+    flt, q4, rep = tmp_path / "f.safetensors", tmp_path / "q4.safetensors", tmp_path / "q4.json"
+    main(["build", *files, "--out", str(flt)])
+    code = main(["build", *files, "--out", str(q4), "--quantize", "int4", "--report", str(rep)])
+    text = capsys.readouterr().out
+    raw, ref = load_file(str(q4)), load_file(str(flt))
+    assert "up.weight" not in raw and raw["up.qweight"].dtype == np.int8 and raw["up.scale"].dtype == np.float32
+    for name in ("gate", "up", "down"):  # numpy's own symmetric per-row int4 of the float build
+        w = ref[f"{name}.weight"]
+        amax = np.abs(w).max(axis=1)
+        scale = np.where(amax > 0, amax / 7, 1.0).astype(np.float32).astype(np.float64)
+        assert np.array_equal(raw[f"{name}.scale"].astype(np.float64), scale)
+        assert np.array_equal(raw[f"{name}.qweight"], np.clip(np.round(w / scale[:, None]), -7, 7))
+    n = _n_stored(q4, data["keys"], data["values"], data["map"])
+    assert code == (0 if n == N_KEYS else 2) and f"facts stored  {n}/{N_KEYS}" in text
+    # 4 bits per weight (3 * 64 * 8), a float32 scale per row (64 + 64 + 8) and float32 biases (64 + 64 + 8)
+    wbits = 4 * 3 * 64 * 8 + 32 * (136 + 136)
+    assert f"stored as     int4 (symmetric per output row, float32 scales and biases): {wbits} weight bits" in text
+    assert json.loads(rep.read_text())["quantization"]["weight_bits"] == wbits
+    assert main(["check", str(q4), data["keys_path"], data["values_path"], "--map", data["map_path"]]) == code
+    assert f"{wbits} weight bits" in capsys.readouterr().out
+
+
+def test_build_quantize_bf16_saves_bf16_tensors(data, tmp_path):
+    out = tmp_path / "b.safetensors"
+    main(["build", data["keys_path"], data["values_path"], "--map", data["map_path"], "--method", "ntk", "--size",
+          "64", "-q", "--out", str(out), "--quantize", "bf16"])
+    with safe_open(str(out), framework="pt") as fh:
+        assert {fh.get_tensor(k).dtype for k in fh.keys()} == {torch.bfloat16}  # noqa: SIM118
+        assert fh.metadata()["quantization"] == "bf16"
+    # --scale-dtype without an int format: an error before any compute, nothing written
+    assert main(["build", data["keys_path"], data["values_path"], "--out", str(tmp_path / "x.safetensors"),
+                 "--quantize", "bf16", "--scale-dtype", "bfloat16"]) == 1
+    assert not (tmp_path / "x.safetensors").exists()
 
 
 def test_check_agrees_with_build_and_catches_a_wrong_map(data, built, tmp_path, capsys):

@@ -246,6 +246,17 @@ BAD_CONFIGS = [
     # gd_encdec* are built at the construction's m' and buckets of each fact set: the sweep must run it
     ("gd_encdec-without-construction", _set(["capacity", "sweeps", 0, "methods"], ["gd", "gd_encdec", "ntk"]),
      "capacity.sweeps[0].methods[1]", "sweep 'scaling' runs 'gd_encdec'"),
+    # quantised storage starts from the float capacity rows of its sweep's methods
+    ("quantization-unknown-sweep", _set(["capacity", "quantization", "sweep"], "joint"),
+     "capacity.quantization.sweep", "no capacity sweep named 'joint'"),
+    ("quantization-method-not-in-sweep", _set(["capacity", "quantization", "methods"], ["gd", "ntk_ustar"]),
+     "capacity.quantization.methods[1]", "not a method of sweep 'scaling'"),
+    ("quantization-d_max-below-every-point", _set(["capacity", "quantization", "d_max"], 8),
+     "capacity.quantization.d_max", "below every d"),
+    ("quantization-unknown-format", _set(["capacity", "quantization", "formats"], ["int8", "fp8"]),
+     "capacity.quantization.formats[1]", None),
+    ("quantization-max_factor-below-one", _set(["capacity", "quantization", "max_factor"], 0.5),
+     "capacity.quantization.max_factor", None),
     ("gd_encdec_free-without-construction", _set(["usability", "sweeps", 0, "methods"], ["gd", "gd_encdec_free"]),
      "usability.sweeps[0].methods[1]", "add 'construction' to its methods"),
     ("gd_encdec-settings-code_dim", _set(["methods", "gd_encdec", "code_dim"], 8), "methods.gd_encdec.code_dim",

@@ -243,3 +243,25 @@ def test_bits_figure_names_the_missing_column_and_an_empty_sweep():
         bits_figure(_bits_rows().drop(columns="bits_per_param"), sweep="scaling")
     with pytest.raises(ValueError, match="'joint'"):
         bits_figure(_bits_rows(), sweep="joint")
+
+
+def test_quantized_figure_draws_storing_seeds_on_top_and_facts_kept_below():
+    from factmlp.plots.quantized import quantized_figure
+
+    rows = []
+    for seed, (bpb, kept) in enumerate([(0.1, 16), (0.3, 12)]):
+        rows.append({"method": "gd", "d": 16, "n_facts": 16, "seed": seed, "format": "int4", "found": True,
+                     "bits_per_weight_bit": bpb, "at_float_min_n_correct": kept})
+        rows.append({"method": "construction", "d": 16, "n_facts": 16, "seed": seed, "format": "int4",
+                     "found": False, "bits_per_weight_bit": None, "at_float_min_n_correct": 4})
+    fig = quantized_figure(pd.DataFrame(rows))
+    top, bottom = fig.axes[0], fig.axes[1]
+    tops = [np.round(c.get_offsets(), 6).tolist() for c in top.collections if len(c.get_offsets())]
+    tops += [np.round(np.c_[line.get_xdata(), line.get_ydata()], 6).tolist() for line in top.get_lines()
+             if len(line.get_xdata())]
+    assert [[16.0, 0.2]] in tops  # GD: median of 0.1 and 0.3; the construction stored in no seed: no point
+    assert not any(abs(p[1] - 0.25) < 1e-9 for t in tops for p in t)  # 0.25 would be 4/16, a kept fraction
+    kept = {tuple(np.round(line.get_ydata(), 6)) for line in bottom.get_lines() if len(line.get_xdata())}
+    assert (0.875,) in kept and (0.25,) in kept  # means of 16/16, 12/16 and of 4/16, 4/16
+    with pytest.raises(ValueError, match="at_float_min_n_correct"):
+        quantized_figure(pd.DataFrame(rows).drop(columns="at_float_min_n_correct"))

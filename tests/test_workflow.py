@@ -215,6 +215,30 @@ def test_end_to_end_tiny(tiny_run):
         hits = [p for p in mine if int(p["width"]) == int(float(row["min_width"])) and p["variant"] == row["variant"]]
         assert len(hits) == 1 and hits[0]["success"] == "True"
 
+    # ---- quantised storage: one row per (method, format) of every fact set of the design, starting
+    # from the float minimum; weight bits counted from the shape (b per weight, a float32 scale per
+    # row and float32 biases for the int formats)
+    quant_cfg = cfg["capacity"]["quantization"]
+    quant = _read_tsv(tables / "quantized.tsv")
+    qsweep = next(s for s in cfg["capacity"]["sweeps"] if s["name"] == quant_cfg["sweep"])
+    sets = {(fam, p["d"], p["n_facts"], s) for fam in qsweep["families"] for p in qsweep["points"]
+            for s in qsweep.get("seeds", [0]) if p["d"] <= quant_cfg["d_max"]}
+    assert {(r["family"], int(r["d"]), int(r["n_facts"]), int(r["seed"]), r["method"], r["format"]) for r in quant} \
+        == {(*fs, m, f) for fs in sets for m in quant_cfg["methods"] for f in quant_cfg["formats"]}
+    for r in quant:
+        flt = by_job[(quant_cfg["sweep"], r["method"], r["family"], int(r["d"]), int(r["n_facts"]), int(r["seed"]))]
+        assert int(float(r["float_min_width"])) == int(float(flt["min_width"]))
+        assert 0 <= int(float(r["at_float_min_n_correct"])) <= int(r["n_facts"])
+        if r["found"] != "True":
+            continue
+        assert int(float(r["min_width"])) >= int(float(r["float_min_width"]))
+        h, d = int(float(r["hidden"])), int(r["d"])
+        bits = {"bf16": 16, "float32": 32, "int8": 8, "int4": 4}[r["format"]]
+        expect = (bits * (3 * h * d + 2 * h + d) if r["format"] in ("bf16", "float32")
+                  else bits * 3 * h * d + 32 * 2 * (2 * h + d))
+        assert int(float(r["weight_bits"])) == expect, r
+        assert float(r["bits_per_weight_bit"]) == pytest.approx(math.log2(math.factorial(int(r["n_facts"]))) / expect)
+
     # ---- usability table: every (method, size, schedule) row of every usability job, recall in [0, 1]
     usab = _read_tsv(tables / "usability.tsv")
     n_sizes = len(cfg["usability"]["size_multipliers"]) + cfg["usability"].get("span_points", 0)
@@ -350,7 +374,8 @@ def test_end_to_end_tiny(tiny_run):
 
 @pytest.mark.parametrize(("stage", "own"), [
     ("capacity", {"measure_fact_set", "measure_capacity", "aggregate_capacity", "aggregate_rho", "plot_capacity",
-                  "plot_cost_ratios", "plot_claim_figures"}),
+                  "plot_cost_ratios", "plot_claim_figures", "measure_quantized", "aggregate_quantized",
+                  "plot_quantized"}),
     ("embeddings", {"measure_fact_set", "aggregate_rho"}),
     ("usability", {"measure_usability", "aggregate_usability", "plot_usability"}),
     ("editing", {"edit_base", "edit_facts", "aggregate_editing", "plot_editing"}),

@@ -307,6 +307,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     _check_out(args.out, "--out", (".safetensors",))
     if args.report:
         _check_out(args.report, "--report", (".json",))
+    if args.scale_dtype is not None and args.quantize not in ("int8", "int4"):
+        raise CLIError(f"--scale-dtype applies to --quantize int8 or int4 only (got --quantize {args.quantize})")
     settings = parse_settings(args.method, args.setting)
     method = make_method(args.method, settings)
     facts = read_fact_set(args)
@@ -318,7 +320,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise CLIError(f"--size {args.size}: {args.method} takes {size_name} <= {limit} at d={facts.d}")
 
     _say(args.quiet, f"factmlp build: {facts.n_facts} facts, {facts.n_values} values, d={facts.d}, "
-                     f"method {args.method}")
+                     f"method {args.method}" + (f", stored as {args.quantize}" if args.quantize else ""))
+    scale_dtype = args.scale_dtype or "float32"
+    if args.quantize:  # every build is quantised: the search finds the smallest size storing *after* it
+        from .quantize import QuantizedMethod
+
+        method = QuantizedMethod(method, args.quantize, scale_dtype=scale_dtype)
     search = None
     t0 = time.perf_counter()
     try:
@@ -353,6 +360,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     total_seconds = time.perf_counter() - t0
     stored = rep["accuracy"] == 1.0
 
+    quant = None
+    if args.quantize:
+        from .quantize import weight_bits
+
+        wbits = weight_bits(mlp, args.quantize, scale_dtype=scale_dtype)
+        quant = {"format": args.quantize, "scale_dtype": scale_dtype if args.quantize in ("int8", "int4") else "",
+                 "weight_bits": wbits}
     report = {
         "stored_all": stored,
         "n_stored": rep["n_correct"],
@@ -379,6 +393,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         "mlp": str(args.out),
         "build_info": {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))},
     }
+    if quant is not None:
+        quant["bits_per_weight_bit"] = report["bits"] / quant["weight_bits"]
+        report["quantization"] = quant
     if search is not None:
         report["search"] = {"found": search.found, "n_probes": search.n_probes, "seconds": search.seconds,
                             "max_size": args.max_size or 65536, "rel_tol": args.rel_tol,
@@ -386,7 +403,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     meta = {k: report[k] for k in ("method", "variant", "size_name", "size", "hidden", "params", "d", "seed",
                                    "accuracy", "min_margin", "n_facts", "stored_all")}
     meta.update(settings=settings_json(vars(variant.settings)), factmlp_version=__version__)
-    save_mlp(mlp, args.out, meta)
+    save_mlp(mlp, args.out, meta, quantize=args.quantize, scale_dtype=scale_dtype)
     if args.report:
         from .io import atomic_path
 
@@ -399,6 +416,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"method        {args.method}{f' [{variant_label}]' if variant_label else ''}")
     print(f"{size_name:<13} {size} ({how})")
     _print_storage(rep, mlp, facts.d, report)
+    if quant is not None:
+        _print_quantization(quant)
     print(f"build time    {build_seconds:.2f} s (total {total_seconds:.1f} s)")
     print(f"saved         {args.out}" + (f", report {args.report}" if args.report else ""))
     return _verdict(rep)
@@ -421,6 +440,13 @@ def _print_storage(rep: dict, mlp, d: int, bits: dict) -> None:
     stored = "" if rep["accuracy"] == 1.0 else "; NOT every fact is stored, so the MLP holds less"
     print(f"information   {bits['bits']:.6g} bits ({bits['bits_basis']}: the map is a {bits['map_kind']} map), "
           f"{bits['bits_per_param']:.4g} bits per parameter{stored}")
+
+
+def _print_quantization(quant: dict) -> None:
+    how = (f"symmetric per output row, {quant['scale_dtype']} scales and biases" if quant.get("scale_dtype")
+           else "every weight and bias rounded")
+    print(f"stored as     {quant['format']} ({how}): {quant['weight_bits']} weight bits, "
+          f"{quant['bits_per_weight_bit']:.4g} bits per weight bit")
 
 
 def _verdict(rep: dict) -> int:
@@ -483,7 +509,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     if meta.get("method"):
         print(f"method        {meta['method']}" + (f" [{meta['variant']}]" if meta.get("variant") else "")
               + (f", {meta.get('size_name', 'size')} {meta['size']}" if meta.get("size") else ""))
-    _print_storage(rep, mlp, d_in, _bits(facts, mlp))
+    bits = _bits(facts, mlp)
+    _print_storage(rep, mlp, d_in, bits)
+    if meta.get("quantization"):
+        from .quantize import weight_bits
+
+        wbits = weight_bits(mlp, meta["quantization"], scale_dtype=meta.get("scale_dtype") or "float32")
+        _print_quantization({"format": meta["quantization"], "scale_dtype": meta.get("scale_dtype", ""),
+                             "weight_bits": wbits, "bits_per_weight_bit": bits["bits"] / wbits})
     return _verdict(rep)
 
 
@@ -527,6 +560,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0, help="seed of the method's random draws (default 0)")
     b.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting of the method (repeatable), e.g. codebook_steps=300")
+    b.add_argument("--quantize", choices=["float32", "bf16", "int8", "int4"], metavar="FORMAT",
+                   help="store the weights as float32, bf16, int8 or int4 (symmetric per output row with float "
+                        "scales; factmlp.quantize), check storage after quantising, and with --smallest search the "
+                        "smallest size that stores every fact after it")
+    b.add_argument("--scale-dtype", choices=["float32", "bfloat16", "float64"], metavar="DTYPE",
+                   help="float type of the int formats' per-row scales and biases (default float32)")
     b.add_argument("--report", metavar="REPORT.json", help="also write the storage report (and every probe) as JSON")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress output on stderr")
     b.set_defaults(func=cmd_build)

@@ -287,6 +287,25 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
     _check_bucket_sizes(config, fail)
     _check_usability_key_norms(config, fail)
     _check_nichani(config["nichani"], fail)
+    _check_quantization(cap, fail)
+
+
+def _check_quantization(cap: dict, fail) -> None:
+    """capacity.quantization reads the float capacity rows of its sweep's fact sets: the sweep must
+    exist, run every listed method, and have a point within d_max."""
+    quant = cap.get("quantization")
+    if not quant:
+        return
+    sweeps = {s["name"]: s for s in cap["sweeps"]}
+    sweep = sweeps.get(quant["sweep"])
+    if sweep is None:
+        fail("capacity.quantization.sweep", f"no capacity sweep named {quant['sweep']!r} (sweeps: {sorted(sweeps)})")
+    for i, m in enumerate(quant["methods"]):
+        if m not in sweep["methods"]:
+            fail(f"capacity.quantization.methods[{i}]", f"{m!r} is not a method of sweep {quant['sweep']!r} "
+                 f"({', '.join(sweep['methods'])}): its float capacity row is the quantised search's start")
+    if "d_max" in quant and not any(p["d"] <= quant["d_max"] for p in sweep["points"]):
+        fail("capacity.quantization.d_max", f"{quant['d_max']} is below every d of sweep {quant['sweep']!r}")
 
 
 def _used_families(config: dict) -> set[str]:

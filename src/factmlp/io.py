@@ -222,19 +222,42 @@ def save_table(table, path: str | os.PathLike, *, name: str = "table") -> None:
             save_file({name: t}, str(tmp))
 
 
-def save_mlp(mlp, path: str | os.PathLike, metadata: dict | None = None) -> None:
+def save_mlp(mlp, path: str | os.PathLike, metadata: dict | None = None, *, quantize: str | None = None,
+             scale_dtype: str = "float32") -> None:
     """Save a :class:`~factmlp.mlp.GatedMLP` (its six weights and biases) as safetensors, atomically.
 
     ``metadata`` is stored with it (safetensors metadata are strings: a non-string value is
     written as JSON), together with ``format``, ``activation``, ``d_in``, ``hidden`` and ``d_out``,
     which :func:`load_mlp` needs to rebuild the module.
+
+    ``quantize``: store the weights in that format of :mod:`factmlp.quantize` (``float32``,
+    ``bf16``: every tensor in that dtype; ``int8``, ``int4``: each weight matrix as ``<name>.qweight``
+    (int8 tensor holding values in [-Q, Q]; int4 is not packed two per byte, so the file is larger
+    than the format's bits) and ``<name>.scale`` (one ``scale_dtype`` scale per row), biases in
+    ``scale_dtype``). Storing an MLP that already holds the format's values is exact.
     """
     import json
 
+    import torch
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in mlp.state_dict().items()}
     meta = {str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in (metadata or {}).items()}
+    if quantize is not None:
+        from .quantize import FORMATS, SCALE_DTYPES, check_format, quantize_rows
+
+        check_format(quantize)
+        kind, bits = FORMATS[quantize]
+        if kind == "float":
+            dt = {"float32": torch.float32, "bf16": torch.bfloat16}[quantize]
+            state = {k: v.to(dt).contiguous() for k, v in state.items()}
+        else:
+            sdt = SCALE_DTYPES[scale_dtype]
+            for name in ("gate", "up", "down"):
+                q, scale = quantize_rows(state.pop(f"{name}.weight"), bits, scale_dtype=scale_dtype)
+                state[f"{name}.qweight"], state[f"{name}.scale"] = q.contiguous(), scale.to(sdt).contiguous()
+                state[f"{name}.bias"] = state[f"{name}.bias"].to(sdt).contiguous()
+        meta.update(quantization=quantize, scale_dtype=scale_dtype if kind == "int" else "")
     meta.update(format=MLP_FORMAT, activation=str(mlp.activation), d_in=str(mlp.gate.in_features),
                 hidden=str(mlp.hidden), d_out=str(mlp.down.out_features))
     with atomic_path(path) as tmp:
@@ -260,6 +283,13 @@ def load_mlp(path: str | os.PathLike):
             state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
     except Exception as exc:  # safetensors' own error types
         raise ValueError(f"{path}: cannot read it as .safetensors: {_first_line(exc)}") from exc
+    for name in ("gate", "up", "down"):  # a quantised file (save_mlp's quantize): weight = q * scale per row
+        if f"{name}.qweight" in state and f"{name}.scale" in state and f"{name}.weight" not in state:
+            q, scale = state.pop(f"{name}.qweight"), state.pop(f"{name}.scale")
+            if q.ndim != 2 or scale.shape != (q.shape[0],):
+                raise ValueError(f"{path}: inconsistent quantised {name} weight: q {tuple(q.shape)}, "
+                                 f"scale {tuple(scale.shape)}")
+            state[f"{name}.weight"] = q.double() * scale.double()[:, None]
     missing = [k for k in _MLP_TENSORS if k not in state]
     if meta.get("format") != MLP_FORMAT or missing:
         what = f"missing tensor(s) {', '.join(missing)}" if missing else "no 'format' metadata"

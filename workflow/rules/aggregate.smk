@@ -23,6 +23,25 @@ rule aggregate_capacity:
         "../../scripts/aggregate_capacity.py"
 
 
+rule aggregate_quantized:
+    input:
+        tables=quantized_files(),
+    output:
+        table="results/tables/quantized.tsv",
+    log:
+        "logs/tables/quantized.log",
+    conda:
+        "../envs/factmlp.yaml"
+    threads: 1
+    resources:
+        **light_resources(),
+    params:
+        code=code_of("aggregate_quantized.py"),
+        sweep=QUANT["sweep"] if QUANT else None,
+    script:
+        "../../scripts/aggregate_quantized.py"
+
+
 rule aggregate_rho:
     input:
         summaries=rho_files(),

@@ -74,3 +74,36 @@ rule measure_fact_set:
         max_seconds=config["decodability"]["max_seconds"],
     script:
         "../../scripts/measure_fact_set.py"
+
+
+rule measure_quantized:
+    # Quantised storage of one fact set (capacity.quantization): each listed method's float-minimal
+    # MLP stored at each format, and the smallest size storing every fact after quantisation,
+    # searched up from the float minimum (factmlp.quantize). One job per fact set: GD's rebuilds
+    # dominate; the closed forms add seconds.
+    input:
+        facts=ancient("results/facts/{family}/d{d}_n{n}_s{seed}.pt"),
+        capacity=lambda wc: sorted(set(quantized_inputs(wc).values())),
+    output:
+        table="results/quantized/{family}/d{d}_n{n}_s{seed}.tsv",
+    log:
+        "logs/quantized/{family}/d{d}_n{n}_s{seed}.log",
+    cache: True
+    priority: 15
+    conda:
+        "../envs/factmlp.yaml"
+    threads: 1
+    resources:
+        **heavy_resources(),
+    params:
+        **search_params(),
+        code=code_of("measure_quantized.py"),
+        job=lambda wc: dict(wc.items()),
+        members=quantized_inputs,
+        methods=lambda wc: {m: method_settings(m) for m in QUANT["methods"]},
+        formats=lambda wc: QUANT["formats"],
+        max_factor=lambda wc: QUANT["max_factor"],
+        scale_dtype=lambda wc: QUANT["scale_dtype"],
+        mapping=config["facts"]["mapping"],
+    script:
+        "../../scripts/measure_quantized.py"

@@ -198,6 +198,34 @@ def capacity_members():
     return [(sw, m, capacity_file(m, fam, d, n, s)) for sw, m, fam, d, n, s in capacity_jobs()]
 
 
+QUANT = config["capacity"].get("quantization")  # None: no quantised-storage stage
+
+
+def quantized_sets():
+    """(family, d, n, seed) of every fact set of the quantisation design: the points of its sweep
+    with d <= d_max."""
+    if not QUANT:
+        return []
+    sweep = SWEEP_BY_NAME[QUANT["sweep"]]
+    d_max = QUANT.get("d_max", float("inf"))
+    return sorted(
+        (fam, p["d"], p["n_facts"], s)
+        for fam, p, s in itertools.product(sweep["families"], sweep["points"], sweep["seeds"])
+        if p["d"] <= d_max
+    )
+
+
+def quantized_files():
+    return [f"results/quantized/{fam}/d{d}_n{n}_s{s}.tsv" for fam, d, n, s in quantized_sets()]
+
+
+def quantized_inputs(wc):
+    """{method: capacity table of this fact set} for every quantised method and the methods they are
+    built from (gd_encdec*: the construction)."""
+    methods = set(QUANT["methods"]) | {reference_of(m) for m in QUANT["methods"]} - {None}
+    return {m: capacity_file(m, wc.family, wc.d, wc.n, wc.seed) for m in sorted(methods)}
+
+
 def search_params():
     """Parameters of a capacity job besides its methods: seed and the width search's bounds."""
     cap = config["capacity"]
@@ -267,6 +295,8 @@ def stage_outputs(stage):
         files += [f for s in SWEEPS for f in both(f"results/figures/capacity_{s['name']}")]
         if "scaling" in SWEEP_BY_NAME:
             files += both("results/figures/cost_ratios") + both("results/figures/bits_per_param")
+        if QUANT:
+            files += ["results/tables/quantized.tsv", *both("results/figures/quantized")]
         # claims C3 and C2 (drawn by plot_claim_figures), always drawn: a figure whose claim's sweep is
         # not configured says so, as the claim's row does
         files += both("results/figures/rho_fit") + both("results/figures/c2_ratios")

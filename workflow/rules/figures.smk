@@ -59,6 +59,35 @@ rule claims:
         "../../scripts/write_claims.py"
 
 
+rule plot_quantized:
+    input:
+        table="results/tables/quantized.tsv",
+    output:
+        pdf=report(
+            "results/figures/quantized.pdf",
+            caption="../report/quantized.rst",
+            category="Capacity",
+            labels={"figure": "quantised storage", "format": "pdf"},
+        ),
+        png=report(
+            "results/figures/quantized.png",
+            caption="../report/quantized.rst",
+            category="Capacity",
+            labels={"figure": "quantised storage", "format": "png"},
+        ),
+    log:
+        "logs/figures/quantized.log",
+    conda:
+        "../envs/factmlp.yaml"
+    threads: 1
+    resources:
+        **light_resources(),
+    params:
+        code=code_of("plot_quantized.py"),
+    script:
+        "../../scripts/plot_quantized.py"
+
+
 rule plot_cost_ratios:
     input:
         capacity="results/tables/capacity.tsv",
