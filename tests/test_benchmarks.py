@@ -186,3 +186,36 @@ def test_choose_c3_geometries_tiny(tmp_path):
     lowest = table.loc[table["rho"].idxmin(), "family"]
     assert not redo.loc[redo["family"] == lowest, "eligible"].any()
     assert lowest not in set(redo.loc[redo["chosen"], "family"])
+
+
+def test_efficiency_table_by_hand(tmp_path):
+    """Two seeds of GD and of one construction written by hand: medians, ratio to GD, the build time of
+    the probe at the minimum (not the search's), the best quantised format, computed here."""
+    job = {"sweep": "scaling", "family": "spherical", "d": 16, "n_facts": 32, "variant": ""}
+    cap, probes, quant = [], [], []
+    for seed, (gd_p, c_p) in enumerate([(100, 300), (120, 500)]):
+        for method, params, width in (("gd", gd_p, 2), ("construction", c_p, 9)):
+            cap.append({**job, "method": method, "seed": seed, "found": True, "min_width": width,
+                        "param_count": params, "bits_per_param": 117.0 / params})
+            probes += [{**job, "method": method, "seed": seed, "width": width, "success": True, "seconds": 1.0 + seed},
+                       {**job, "method": method, "seed": seed, "width": width - 1, "success": False, "seconds": 50.0}]
+            for fmt, bpwb, found in (("int8", 0.02 + seed / 100, True), ("int4", 0.5, False)):
+                quant.append({**job, "method": method, "seed": seed, "format": fmt, "found": found,
+                              "bits_per_weight_bit": bpwb if found else None})
+    cap.append({**job, "method": "ntk", "seed": 0, "found": False, "min_width": None, "param_count": None,
+                "bits_per_param": None})
+    tables = tmp_path / "run" / "tables"
+    tables.mkdir(parents=True)
+    for name, rows in (("capacity", cap), ("capacity_probes", probes), ("quantized", quant)):
+        pd.DataFrame(rows).to_csv(tables / f"{name}.tsv", sep="\t", index=False)
+    out = tmp_path / "eff.md"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "efficiency_table.py"), str(tmp_path / "run"),
+                    "--out", str(out)], check=True, capture_output=True, text=True, timeout=120)
+    lines = out.read_text().splitlines()
+    rows = {line.split("|")[3].strip(): [c.strip() for c in line.split("|")[1:-1]] for line in lines[2:]}
+    assert set(rows) == {"gd", "construction"}  # NTK stored nothing: no row
+    # construction: params median of 300 and 500; ratio median of 3.0 and 4.17; build 1.5 s (probes at
+    # the minimum, 1 and 2 s; not the failed 50-s probes); best format int8 (int4 never stored), 0.025
+    assert rows["construction"][3:] == ["2", "400", f"{(117 / 300 + 117 / 500) / 2:.3f}", "int8",
+                                        "0.0250", f"{(3.0 + 500 / 120) / 2:.2f}", "1.50", "1.50"]
+    assert rows["gd"][8] == "1.00"

@@ -1,0 +1,132 @@
+"""Storage efficiency per method: one markdown table from a finished run's tables (issue 30).
+
+Per (method, point) of one capacity sweep: the smallest storing MLP's parameters, bits stored per
+parameter (float), the best quantised format (most bits per weight bit among those that stored
+every fact, from results/tables/quantized.tsv when the run has it) with its bits per weight bit,
+the ratio of parameters to GD's, and the build time at the minimum (the probe at the minimum size:
+one build or one GD training, not the search) beside GD's in the same run. Medians over seeds;
+``n`` counts the seeds that stored.
+
+Usage: python benchmarks/efficiency_table.py RESULTS_DIR [--sweep scaling] [--d-min 32] [--quantized TSV]
+       [--out FILE.md]
+RESULTS_DIR holds tables/capacity.tsv and tables/capacity_probes.tsv (and tables/quantized.tsv,
+or give ``--quantized`` a quantized.tsv of the same fact sets from another run): a run's results/
+or a snapshot in docs/results/<scale>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+JOB = ["method", "family", "d", "n_facts", "seed"]
+
+
+def _truthy(col: pd.Series) -> pd.Series:
+    return col.astype(str).str.lower().isin(["true", "1"])
+
+
+def build_seconds(cap: pd.DataFrame, probes: pd.DataFrame) -> pd.Series:
+    """Seconds of the probe at each capacity row's minimum (its size and variant): one build."""
+    p = probes[_truthy(probes["success"])].copy()
+    p["variant"] = p["variant"].fillna("").astype(str)
+    p = p.rename(columns={"width": "min_width"})[[*JOB, "variant", "min_width", "seconds"]]
+    c = cap.copy()
+    c["variant"] = c["variant"].fillna("").astype(str)
+    merged = c[[*JOB, "variant", "min_width"]].merge(p.drop_duplicates([*JOB, "variant", "min_width"]),
+                                                      on=[*JOB, "variant", "min_width"], how="left")
+    return pd.Series(merged["seconds"].to_numpy(), index=c.index)
+
+
+def efficiency_table(cap: pd.DataFrame, probes: pd.DataFrame, quant: pd.DataFrame | None, *, sweep: str,
+                     d_min: int = 0, reference: str = "gd") -> pd.DataFrame:
+    """The table's rows (see the module docstring); raises naming what is missing."""
+    for col in ("sweep", "found", "param_count", "bits_per_param", "min_width", "variant"):
+        if col not in cap:
+            raise ValueError(f"capacity table has no column {col!r}")
+    rows = cap[(cap["sweep"] == sweep) & _truthy(cap["found"]) & (cap["d"] >= d_min)].copy()
+    if rows.empty:
+        raise ValueError(f"no storing rows in sweep {sweep!r} with d >= {d_min}")
+    rows["build_s"] = build_seconds(rows, probes)
+    if quant is not None and len(quant):
+        q = quant[_truthy(quant["found"])]
+        q = q.loc[q.groupby(JOB)["bits_per_weight_bit"].idxmax(), [*JOB, "format", "bits_per_weight_bit"]]
+        rows = rows.merge(q.rename(columns={"format": "best_format", "bits_per_weight_bit": "best_bpwb"}),
+                          on=JOB, how="left")
+    ref = rows[rows["method"] == reference].groupby(["d", "n_facts", "seed"])[["param_count", "build_s"]]
+    ref = ref.first().rename(columns={"param_count": "ref_params", "build_s": "ref_build_s"}).reset_index()
+    rows = rows.merge(ref, on=["d", "n_facts", "seed"], how="left")
+    rows["ratio"] = rows["param_count"] / rows["ref_params"]
+    agg = {"n": ("seed", "size"), "params": ("param_count", "median"),
+           "bits_per_param": ("bits_per_param", "median"), "ratio_to_gd": ("ratio", "median"),
+           "build_s": ("build_s", "median"), "gd_build_s": ("ref_build_s", "median")}
+    if "best_bpwb" in rows:
+        agg["best_format"] = ("best_format", lambda s: s.mode().iloc[0] if s.notna().any() else "")
+        agg["best_bits_per_weight_bit"] = ("best_bpwb", "median")
+    out = rows.groupby(["d", "n_facts", "method"], sort=True).agg(**agg).reset_index()
+    return out.sort_values(["d", "n_facts", "params"]).reset_index(drop=True)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    cols = {"d": "d", "n_facts": "\\|K\\|", "method": "method", "n": "seeds", "params": "params",
+            "bits_per_param": "bits/param", "best_format": "best quantised", "best_bits_per_weight_bit":
+            "its bits/weight bit", "ratio_to_gd": "× GD", "build_s": "build s", "gd_build_s": "GD s"}
+    cols = {k: v for k, v in cols.items() if k in table}
+    fmt = {"params": "{:,.0f}", "bits_per_param": "{:.3f}", "best_bits_per_weight_bit": "{:.4f}",
+           "ratio_to_gd": "{:.2f}", "build_s": "{:.2f}", "gd_build_s": "{:.2f}"}
+    lines = ["| " + " | ".join(cols.values()) + " |", "|" + "---|" * len(cols)]
+    for _, r in table.iterrows():
+        cells = []
+        for k in cols:
+            v = r[k]
+            cells.append("–" if v is None or (isinstance(v, float) and v != v) or v == ""
+                         else fmt.get(k, "{}").format(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("results", type=Path)
+    ap.add_argument("--sweep", default="scaling")
+    ap.add_argument("--d-min", type=int, default=0)
+    ap.add_argument("--quantized", type=Path, help="quantized.tsv to use (default RESULTS_DIR/tables/quantized.tsv)")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    tables = args.results / "tables"
+    for name in ("capacity.tsv", "capacity_probes.tsv"):
+        if not (tables / name).is_file():
+            print(f"efficiency_table: {tables / name}: no such file", file=sys.stderr)
+            return 1
+    cap = pd.read_csv(tables / "capacity.tsv", sep="\t")
+    if "bits_per_param" not in cap:  # a table from before factmlp.bits: count the bits from the run's mapping
+        import yaml
+
+        from factmlp.bits import add_bits_columns
+
+        cfg = args.results / "config.yaml"
+        if not cfg.is_file():
+            print(f"efficiency_table: {tables / 'capacity.tsv'} has no bits columns and {cfg} (its facts.mapping) is "
+                  "missing", file=sys.stderr)
+            return 1
+        cap = add_bits_columns(cap, (yaml.safe_load(cfg.read_text()).get("facts") or {}).get("mapping", "permutation"))
+    probes = pd.read_csv(tables / "capacity_probes.tsv", sep="\t")
+    qpath = args.quantized or tables / "quantized.tsv"
+    if args.quantized and not qpath.is_file():
+        print(f"efficiency_table: {qpath}: no such file", file=sys.stderr)
+        return 1
+    quant = pd.read_csv(qpath, sep="\t") if qpath.is_file() else None
+    text = to_markdown(efficiency_table(cap, probes, quant, sweep=args.sweep, d_min=args.d_min))
+    if args.out:
+        tmp = args.out.with_suffix(args.out.suffix + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(args.out)
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
