@@ -286,6 +286,13 @@ def bad(tmp_path, data) -> dict:
     save_file({"a": torch.zeros(3, D), "b": torch.zeros(3, D)}, str(tmp_path / "two.safetensors"))
     torch.save([1, 2, 3], tmp_path / "list.pt")
     save_file({"w": torch.zeros(2, 2)}, str(tmp_path / "notmlp.safetensors"))
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    from factmlp.io import save_mlp
+    from factmlp.mlp import GatedMLP
+
+    nan = GatedMLP.from_weights(gate_w=torch.ones(2, D, dtype=torch.float64), up_w=torch.full((2, D), float("nan"),
+                                dtype=torch.float64), down_w=torch.ones(D, 2, dtype=torch.float64))
+    save_mlp(nan, tmp_path / "nan.safetensors")
     return {"dir": tmp_path, **{k: str(v) for k, v in paths.items()}}
 
 
@@ -301,7 +308,8 @@ def _cases(d: dict, b: dict) -> list[tuple[list[str], str, list[str]]]:
     return [
         (build(missing), missing, ["no such file"]),
         (build(str(b["dir"] / "keys.csv")), "keys.csv", ["unknown file type", ".npy"]),
-        (build(str(b["dir"] / "broken.npy")), "broken.npy", ["cannot read"]),
+        (build(str(b["dir"] / "broken.npy")), "broken.npy", ["not a .npy file"]),
+        (build(str(b["dir"] / "objects.npy")), "objects.npy", ["pickled data", "does not load"]),
         (build(b["keys1d"]), b["keys1d"], ["2-D", "(8,)"]),
         (build(b["keys3d"]), b["keys3d"], ["2-D", "(1, 16, 8)"]),
         (build(b["keys_nan"]), b["keys_nan"], ["NaN/inf", "row 0, column 0"]),
@@ -320,6 +328,16 @@ def _cases(d: dict, b: dict) -> list[tuple[list[str], str, list[str]]]:
         (build(K, V, "--setting", "codebook_steps=fast"), "codebook_steps", ["expects an integer", "fast"]),
         (build(K, V, "--setting", "fewer_buckets=-1"), "fewer_buckets", ["must be >= 0"]),
         (build(K, V, "--setting", "nokey"), "nokey", ["key=value"]),
+        (build(K, V, "--method", "gd", "--setting", "device=cdua"), "device=cdua", ["not a device"]),
+        *([] if torch.cuda.is_available() else
+          [(build(K, V, "--method", "gd", "--setting", "device=cuda"), "device=cuda", ["no CUDA GPU"])]),
+        (build(K, V, "--method", "construction", "--setting", "bucket_sizes=abc"), "bucket_sizes",
+         ["refuses it", "abc"]),
+        (["build", K, V, "--map", M, "--out", str(b["dir"] / "no" / "such" / "m.safetensors")], "m.safetensors",
+         ["does not exist"]),
+        (["build", K, V, "--map", M, "--out", "/proc/m.safetensors"], "/proc/m.safetensors", ["cannot be written"]),
+        (build(K, V, "--report", "/proc/r.json"), "/proc/r.json", ["--report cannot be written"]),
+        (["check", str(b["dir"] / "nan.safetensors"), K, V, "--map", M], "nan.safetensors", ["up.weight", "NaN"]),
         (build(K, V, "--size", "0"), "--size", [">= 1, got 0"]),
         (build(K, V, "--size", "9"), "--size 9", ["code_dim <= 8"]),
         (["build", K, V, "--map", M, "--out", str(b["dir"] / "out.bin")], "out.bin", [".safetensors"]),
@@ -359,6 +377,7 @@ def test_each_bad_input_gets_a_clear_error_quickly(data, bad, capsys):
         if problems:
             failures.append(f"{argv}: {'; '.join(problems)}")
     assert not (bad["dir"] / "out.safetensors").exists()  # nothing written for a bad input
+    assert not (bad["dir"] / "no").exists()  # a missing --out folder is refused, not created
     assert not failures, "\n".join(failures)
 
 

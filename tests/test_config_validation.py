@@ -515,3 +515,14 @@ def test_editing_seeds_default_and_a_base_replaces_them(base_config):
     ed = cfg["editing"]
     assert ed["seeds"] == [0]
     assert [editing_for_base(ed, b)["seeds"] for b in ed["base_mlps"]] == [[0], [5, 7]]
+
+
+def test_canonical_order_sorts_every_mapping_in_place_and_keeps_values():
+    from factmlp.config import canonical_order
+
+    cfg = {"b": {"z": 1, "a": [{"y": 2, "x": 3}, 4]}, "a": None}
+    same = canonical_order(cfg)
+    assert same is cfg and list(cfg) == ["a", "b"]
+    assert list(cfg["b"]) == ["a", "z"] and list(cfg["b"]["a"][0]) == ["x", "y"]
+    assert cfg == {"a": None, "b": {"a": [{"x": 3, "y": 2}, 4], "z": 1}}
+    assert repr(canonical_order({"y": 2, "x": 3})) == repr(canonical_order({"x": 3, "y": 2}))

@@ -167,3 +167,35 @@ def test_tensor_digest_hashes_the_bytes_in_order():
     assert tensor_digest(a, b) == hashlib.sha1(a.numpy().tobytes() + b.numpy().tobytes()).hexdigest()
     assert tensor_digest(a.T.contiguous().T) == tensor_digest(a)  # layout does not matter, values do
     assert tensor_digest(a + 1e-12) != tensor_digest(a)
+
+
+def _in_subprocess(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120)
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_atomic_path_gives_the_file_the_umask_s_mode(tmp_path, umask, mode):
+    target = tmp_path / "t.tsv"
+    _in_subprocess(f"import os; os.umask({umask}); from factmlp.io import atomic_path\n"
+                   f"with atomic_path({str(target)!r}) as t: t.write_text('x')")
+    assert target.stat().st_mode & 0o777 == mode
+
+
+def test_saved_mlp_files_are_byte_identical_across_processes(tmp_path):
+    """safetensors writes its metadata from a per-process hash map: the header must be sorted."""
+    code = ("import torch, sys; from factmlp.mlp import GatedMLP; from factmlp.io import save_mlp\n"
+            "w = torch.arange(8.0, dtype=torch.float64).reshape(2, 4)\n"
+            "m = GatedMLP.from_weights(gate_w=w, up_w=w, down_w=w.T.contiguous())\n"
+            "save_mlp(m, sys.argv[1] if len(sys.argv) > 1 else {path!r}, "
+            "{{'method': 'gd', 'seed': 0, 'size': 2, 'settings': '{{}}', 'z': 1, 'a': 2}})")
+    blobs = []
+    for i in range(3):
+        path = tmp_path / f"m{i}.safetensors"
+        _in_subprocess(code.format(path=str(path)))
+        blobs.append(path.read_bytes())
+    assert blobs[0] == blobs[1] == blobs[2]
+    from safetensors.torch import load_file
+
+    assert torch.equal(load_file(str(tmp_path / "m0.safetensors"))["up.weight"],
+                       torch.arange(8.0, dtype=torch.float64).reshape(2, 4))

@@ -165,3 +165,21 @@ def test_changes_rerun_what_they_affect_and_nothing_else(tiny_copy, tmp_path):
     assert plan.get("measure_fact_set", 0) >= 1, plan
     assert plan.get("measure_usability") == n_construction > 0, plan
     assert "measure_capacity" not in plan and "edit_base" not in plan, plan
+
+
+def _reordered(obj):
+    """``obj`` with every mapping's keys in reverse order (a YAML formatter's doing), values unchanged."""
+    if isinstance(obj, dict):
+        return {k: _reordered(obj[k]) for k in reversed(list(obj))}
+    if isinstance(obj, list):
+        return [_reordered(v) for v in obj]
+    return obj
+
+
+@pytest.mark.slow
+def test_reordering_the_config_keys_reruns_nothing(tiny_copy, tmp_path):
+    """Reruns follow values, not key order: the same config with every mapping's keys reversed
+    plans no job after a finished run (params are compared as canonical, key-sorted dicts)."""
+    repo, work = tiny_copy
+    plan = _plan(repo, work, write_yaml(_reordered(load_yaml(TINY_CONFIG)), tmp_path / "reordered.yaml"))
+    assert plan == {}, plan

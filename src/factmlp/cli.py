@@ -34,7 +34,9 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -205,8 +207,32 @@ def parse_settings(method: str, items: Sequence[str]) -> dict:
             raise CLIError(f"--setting {item!r}: expected key=value")
         if key not in fields:
             raise CLIError(f"method {method!r} has no setting {key!r}; known: {', '.join(sorted(fields))}")
-        settings[key] = _coerce(method, key, _parse_value(raw.strip()), getattr(defaults, key))
+        try:
+            settings[key] = _coerce(method, key, _parse_value(raw.strip()), getattr(defaults, key))
+        except (ValueError, TypeError) as exc:  # e.g. bucket_sizes=abc: an element of the wrong type
+            raise CLIError(f"--setting {key}: method {method!r} cannot use {raw.strip()!r}: {exc}") from None
+        if key == "device":
+            _check_device(method, settings[key])
     return settings
+
+
+def _check_device(method: str, device) -> None:
+    """``--setting device=...``: a device torch knows (``auto``, ``cpu``, ``cuda``, ``cuda:N``) and,
+    for CUDA, one this machine has; checked before any file is read."""
+    where = f"--setting device={device}: method {method!r}"
+    if device == "auto":
+        return
+    try:
+        dev = torch.device(str(device))
+    except (RuntimeError, ValueError):
+        raise CLIError(f"{where}: not a device (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CLIError(f"{where}: no CUDA GPU on this machine (use cpu or auto)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise CLIError(f"{where}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type != "cpu":
+        raise CLIError(f"{where}: factmlp runs on cpu or cuda, not {dev.type}")
 
 
 def make_method(name: str, settings: dict):
@@ -216,15 +242,35 @@ def make_method(name: str, settings: dict):
     try:
         return get_method(name, **settings)
     except (ValueError, TypeError, KeyError) as exc:
+        for key, value in settings.items():  # name the setting that the method refuses, when one alone does
+            try:
+                get_method(name, **{key: value})
+            except (ValueError, TypeError, KeyError) as one:
+                raise CLIError(f"--setting {key}={value!r}: method {name!r} refuses it: "
+                               f"{one.args[0] if one.args else one}") from None
         raise CLIError(f"method {name!r}: {exc.args[0] if exc.args else exc}") from None
 
 
 def _check_out(path: str, option: str, suffixes: tuple[str, ...]) -> None:
+    """Before any compute: the suffix, and a folder that exists and takes a new file (tried by
+    creating and removing a temporary file there: permission bits say nothing to root or on a
+    read-only file system). A missing folder is refused rather than created."""
     p = Path(path)
     if p.suffix.lower() not in suffixes:
         raise CLIError(f"{path}: {option} must end in {' or '.join(suffixes)}, got {p.suffix or '(no suffix)'!r}")
     if p.is_dir():
         raise CLIError(f"{path}: {option} is a folder, not a file name")
+    folder = p.parent
+    if not folder.is_dir():
+        raise CLIError(f"{path}: {option}'s folder {str(folder)!r} does not exist (create it first)")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".check", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CLIError(f"{path}: {option} cannot be written in {str(folder)!r}: {exc.strerror or exc}") from None
+    if p.exists() and not os.access(p, os.W_OK):
+        raise CLIError(f"{path}: {option} exists and is not writable")
 
 
 # --------------------------------------------------------------------------- progress
@@ -403,12 +449,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     meta = {k: report[k] for k in ("method", "variant", "size_name", "size", "hidden", "params", "d", "seed",
                                    "accuracy", "min_margin", "n_facts", "stored_all")}
     meta.update(settings=settings_json(vars(variant.settings)), factmlp_version=__version__)
-    save_mlp(mlp, args.out, meta, quantize=args.quantize, scale_dtype=scale_dtype)
-    if args.report:
+    if args.report:  # the report's text first, the MLP inside: a failure leaves neither file
         from .io import atomic_path
 
         with atomic_path(args.report) as tmp:
             tmp.write_text(json.dumps(report, indent=2, default=str) + "\n")
+            save_mlp(mlp, args.out, meta, quantize=args.quantize, scale_dtype=scale_dtype)
+    else:
+        save_mlp(mlp, args.out, meta, quantize=args.quantize, scale_dtype=scale_dtype)
 
     how = "given size" if search is None else (
         f"smallest that stores all: {search.n_probes} probes in {search.seconds:.1f} s" if search.found

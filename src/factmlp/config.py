@@ -32,7 +32,7 @@ import os
 
 import yaml
 
-__all__ = ["ConfigError", "validate_config", "load_schema", "registered_names", "editing_for_base"]
+__all__ = ["canonical_order", "ConfigError", "validate_config", "load_schema", "registered_names", "editing_for_base"]
 
 
 class ConfigError(ValueError):
@@ -157,6 +157,22 @@ def validate_config(config: dict, schema_path: str | os.PathLike, *, methods: li
     _check_edit_overrides(config, schema)
     _check_names(config, methods)
     return config
+
+
+def canonical_order(obj):
+    """Sort the keys of every mapping in ``obj`` (nested in mappings and lists), in place; returns
+    ``obj``. Snakemake compares a job's params by their text, and a dict's text follows its key
+    order: without this, the same config with its keys reordered (a YAML formatter, or a profile
+    merging configs in another order) would rerun every job whose params hold a dict. Sorted keys
+    make the params follow the values alone."""
+    if isinstance(obj, dict):
+        items = sorted(obj.items(), key=lambda kv: str(kv[0]))
+        obj.clear()
+        obj.update((k, canonical_order(v)) for k, v in items)
+    elif isinstance(obj, list):
+        for v in obj:
+            canonical_order(v)
+    return obj
 
 
 def _check_editing_seed(config: dict) -> None:

@@ -246,7 +246,9 @@ def check_distinct_values(values: torch.Tensor, min_distance: float = MIN_DISTAN
         f"to the table radius {radius:.3g}: {shown}. No output decodes such rows apart in practice (rho_i = 0 "
         "for duplicates; for near-duplicates every logit margin between them is at most their distance) and "
         "the rho solver stalls on them: remove or merge "
-        "them (or pass min_distance=0 to skip this check). Offending value indices "
+        "them (the check is skipped at min_distance 0: decodability.min_distance in a pipeline config, or "
+        "the min_distance argument of factmlp.decodability.decodability; the factmlp command always checks). "
+        "Offending value indices "
         + ", ".join(map(str, idx)),
         pairs=pairs,
         distances=dist,

@@ -53,6 +53,13 @@ def tensor_digest(*tensors) -> str:
     return h.hexdigest()
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it to ``path`` only on success."""
@@ -63,6 +70,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists():  # mkstemp's 0600, or the writer's own mode: give the file the umask's mode
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -162,7 +171,17 @@ def load_table(path: str | os.PathLike, *, name: str | None = None, prefer: tupl
         raise FileNotFoundError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     try:  # the readers' own errors (truncated file, bad header, pickled object, ...) in one line
         if suffix == ".npy":
-            obj = np.load(path, allow_pickle=False)
+            with open(path, "rb") as fh:
+                if fh.read(6) != b"\x93NUMPY":
+                    raise ValueError(f"{path}: not a .npy file (no NumPy header: corrupt, or another format "
+                                     "renamed)")
+            try:
+                obj = np.load(path, allow_pickle=False)
+            except ValueError as exc:
+                if "pickle" in str(exc).lower():  # numpy's advice is to load it unsafely: factmlp never does
+                    raise ValueError(f"{path}: holds Python objects (pickled data), which factmlp does not load; "
+                                     "save a numeric array (np.save of a float or int array)") from None
+                raise
         elif suffix == ".pt":
             obj = torch.load(path, map_location="cpu", weights_only=True)
         else:
@@ -171,6 +190,8 @@ def load_table(path: str | os.PathLike, *, name: str | None = None, prefer: tupl
             with safe_open(str(path), framework="pt") as fh:
                 obj = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
     except Exception as exc:
+        if isinstance(exc, ValueError) and str(exc).startswith(f"{path}: "):
+            raise
         raise ValueError(f"{path}: cannot read it as {suffix}: {_first_line(exc)}") from exc
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in "biuf":
@@ -239,7 +260,6 @@ def save_mlp(mlp, path: str | os.PathLike, metadata: dict | None = None, *, quan
     import json
 
     import torch
-    from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in mlp.state_dict().items()}
     meta = {str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in (metadata or {}).items()}
@@ -260,14 +280,33 @@ def save_mlp(mlp, path: str | os.PathLike, metadata: dict | None = None, *, quan
         meta.update(quantization=quantize, scale_dtype=scale_dtype if kind == "int" else "")
     meta.update(format=MLP_FORMAT, activation=str(mlp.activation), d_in=str(mlp.gate.in_features),
                 hidden=str(mlp.hidden), d_out=str(mlp.down.out_features))
+    from safetensors.torch import save
+
     with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+        tmp.write_bytes(_sorted_header(save(state, metadata=meta)))
+
+
+def _sorted_header(blob: bytes) -> bytes:
+    """A safetensors file with its JSON header's keys sorted (the metadata too): safetensors writes
+    the metadata from a Rust hash map, in an order that changes from process to process, so the same
+    MLP would give different bytes. The tensors' data and offsets are unchanged; the header is
+    padded with spaces to 8 bytes, as safetensors does."""
+    import json
+
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + blob[8 + n :]
 
 
 def load_mlp(path: str | os.PathLike):
     """``(GatedMLP, metadata)`` from a file written by :func:`save_mlp` (a frozen float64 module;
     metadata as the strings stored). The module is rebuilt from the weights' shapes and the stored
-    activation. Raises FileNotFoundError or ValueError naming the file."""
+    activation. Raises FileNotFoundError or ValueError naming the file (and the tensor, for NaN or
+    infinite weights)."""
+    import torch
+
     from .mlp import GatedMLP
 
     path = Path(path)
@@ -290,6 +329,11 @@ def load_mlp(path: str | os.PathLike):
                 raise ValueError(f"{path}: inconsistent quantised {name} weight: q {tuple(q.shape)}, "
                                  f"scale {tuple(scale.shape)}")
             state[f"{name}.weight"] = q.double() * scale.double()[:, None]
+    for name, t in state.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            n_nan, n_inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
+            raise ValueError(f"{path}: {name} holds {n_nan} NaN and {n_inf} infinite value(s) (a diverged or "
+                             "corrupted model): it cannot store facts")
     missing = [k for k in _MLP_TENSORS if k not in state]
     if meta.get("format") != MLP_FORMAT or missing:
         what = f"missing tensor(s) {', '.join(missing)}" if missing else "no 'format' metadata"

@@ -5,11 +5,14 @@ import re
 
 from factmlp.claims.design import claim_designs
 from factmlp.codehash import code_hash
-from factmlp.config import editing_for_base, validate_config
+from factmlp.config import canonical_order, editing_for_base, validate_config
 from factmlp.facts import fact_set_shape
 from factmlp.methods import is_trained, method_names, reference_of
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+# keys sorted at every level: job params (dicts taken from the config) then follow the config's
+# values, not its key order, so reformatting a config reruns nothing
+canonical_order(config)
 
 FAMILIES = config["embeddings"]["families"]
 SWEEPS = config["capacity"]["sweeps"]
