@@ -1,4 +1,4 @@
-"""Adapter: results/claims.tsv from the capacity, rho, usability, editing and Nichani tables (rule `claims`).
+"""Adapter: results/claims.tsv (and claims.tex, claims.md) from the capacity, rho, usability, editing and Nichani tables (rule `claims`).
 
 Rows C1-C9, B1, B2 (claims revision 3, docs/claims.md); each claim's design comes from the config's
 ``claims`` section (factmlp.claims.design.claim_designs, computed when the workflow is parsed)."""
@@ -8,9 +8,10 @@ import pandas as pd
 from factmlp.claims.capacity import capacity_claims, closed_form_claims, closed_form_points, scaling_slopes
 from factmlp.claims.design import apply_designs
 from factmlp.claims.editing import editing_claims
+from factmlp.claims.export import claims_latex, claims_markdown
 from factmlp.claims.nichani import nichani_claims
 from factmlp.claims.usability import usability_claims
-from factmlp.io import setup_logging, write_tsv
+from factmlp.io import atomic_path, setup_logging, write_tsv
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 inp, p = snakemake.input, snakemake.params  # noqa: F821
@@ -30,6 +31,9 @@ claims = pd.concat([capacity_claims(cap, rho, dict(p.families), scale=p.scale, d
                    ignore_index=True)
 claims = apply_designs(claims, designs)
 write_tsv(claims, snakemake.output.claims)  # noqa: F821
+for path, text in ((snakemake.output.tex, claims_latex(claims)), (snakemake.output.md, claims_markdown(claims))):  # noqa: F821
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 write_tsv(scaling_slopes(cap, list(p.scaling_sweeps)), snakemake.output.slopes)  # noqa: F821
 write_tsv(closed_form_points(cap, sweep=params["B1"]["sweep"]), snakemake.output.closed_form)  # noqa: F821
 for row in claims.itertuples():

@@ -324,7 +324,7 @@ def stage_outputs(stage):
             f for fig in nichani_figures() for f in both(f"results/figures/nichani_{fig}")
         ]
     if stage == "claims":
-        return ["results/claims.tsv", "results/tables/slopes.tsv"]
+        return ["results/claims.tsv", "results/claims.tex", "results/claims.md", "results/tables/slopes.tsv"]
     raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
 
 

@@ -39,6 +39,8 @@ rule claims:
         unpack(claims_inputs),
     output:
         claims="results/claims.tsv",
+        tex="results/claims.tex",
+        md="results/claims.md",
         slopes="results/tables/slopes.tsv",
         closed_form="results/tables/closed_form_vs_gd.tsv",
     log:

@@ -15,10 +15,11 @@ One module per stage of the workflow, each returning rows in ``CLAIM_COLUMNS``:
 - :mod:`factmlp.claims.usability`  C6, C7 (usability table)
 - :mod:`factmlp.claims.editing`    C8 (editing table)
 - :mod:`factmlp.claims.nichani`    C9 (Nichani et al. tables)
+- :mod:`factmlp.claims.export`     results/claims.tex (booktabs) and results/claims.md
 
 Import from the stage module (``from factmlp.claims.capacity import capacity_claims``). The package
 imports none of them: ``factmlp.codehash`` hashes what a job's script can import, so a figure job
 that needs the capacity helpers does not rerun when the Nichani claim changes.
 """
 
-__all__ = ["common", "design", "capacity", "usability", "editing", "nichani"]
+__all__ = ["common", "design", "capacity", "usability", "editing", "nichani", "export"]
