@@ -11,5 +11,5 @@ inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 cap = pd.read_csv(inp.capacity, sep="\t")
 rho = pd.read_csv(inp.rho, sep="\t")
 fig = sweep_figure(p.figure, cap, rho, dict(p.families), sweep=p.sweep)
-save_figure(fig, out.pdf, out.png)
+save_figure(fig, out.pdf, out.png, out.svg)
 log.info("wrote %s and %s", out.pdf, out.png)

@@ -17,5 +17,5 @@ else:
     p = snakemake.params  # noqa: F821
     fig = nichani_sequential_figure(tables["sequential"], tables["stages"], answers_per_relation=p.answers_per_relation,
                                     stage_tol=p.stage_tol)
-save_figure(fig, out.pdf, out.png)
+save_figure(fig, out.pdf, out.png, out.svg)
 log.info("wrote %s and %s", out.pdf, out.png)

@@ -1,4 +1,5 @@
-"""Adapter: results/claims.tsv (and claims.tex, claims.md) from the capacity, rho, usability, editing and Nichani tables (rule `claims`).
+"""Adapter: results/claims.tsv (and claims.tex, claims.md) from the capacity, rho, usability, editing and
+Nichani tables (rule `claims`).
 
 Rows C1-C9, B1, B2 (claims revision 3, docs/claims.md); each claim's design comes from the config's
 ``claims`` section (factmlp.claims.design.claim_designs, computed when the workflow is parsed)."""

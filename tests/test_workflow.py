@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -171,6 +172,13 @@ def test_end_to_end_tiny(tiny_run):
         assert path.stat().st_size > 0, f"{path} is empty"
     assert (figures / "capacity_scaling.pdf").read_bytes().startswith(b"%PDF")
     assert (figures / "capacity_scaling.png").read_bytes().startswith(b"\x89PNG")
+    # every figure in three formats; the SVG is well-formed XML with an <svg> root
+    stems = {p.stem for p in figures.iterdir()}
+    assert stems and all((figures / f"{s}.{ext}").is_file() for s in stems for ext in ("pdf", "png", "svg")), stems
+    for stem in stems:
+        assert ElementTree.parse(figures / f"{stem}.svg").getroot().tag.endswith("svg"), stem
+    assert {"claims.tex", "claims.md"} <= {p.name for p in results.iterdir()}
+    assert (results / "claims.tex").read_text().count(r" \\") >= 11  # header + one row per claim
 
     # ---- capacity table: one successful row per (method, point), params of the gated MLP
     jobs = expected_jobs(cfg)
@@ -366,7 +374,7 @@ def test_end_to_end_tiny(tiny_run):
     assert {rule for rule in stats if rule != "all"} == {"plot_capacity"}, out
     assert stats["plot_capacity"] == 1
     assert figure.stat().st_size > 0
-    siblings = {figure, figure.with_suffix(".pdf")}
+    siblings = {figure, figure.with_suffix(".pdf"), figure.with_suffix(".svg")}
     changed = [p for p, t in mtimes.items() if p not in siblings and p.stat().st_mtime_ns != t]
     assert changed == [], f"files rewritten by the partial rerun: {changed}"
     assert _hidden_files(results) == []

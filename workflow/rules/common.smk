@@ -285,7 +285,7 @@ def stage_outputs(stage):
     embeddings (the drawn fact sets and their rho table), capacity (fact sets, rho, min sizes), usability, editing, nichani; claims is results/claims.tsv
     and the slopes table its rule writes (it reads every configured stage's tables). A stage that the config skips has none.
     """
-    both = lambda stem: [f"{stem}.pdf", f"{stem}.png"]  # noqa: E731
+    both = lambda stem: [f"{stem}.pdf", f"{stem}.png", f"{stem}.svg"]  # noqa: E731  (every figure in 3 formats)
     if stage == "embeddings":  # every drawn fact set (K, V, f) and the rho table of its values
         files = [f"results/facts/{fam}/d{d}_n{n}_s{s}.pt" for fam, d, n, s in fact_sets()]
         return files + ["results/tables/rho.tsv"]

@@ -92,6 +92,7 @@ rule plot_editing:
             category="Editing",
             labels={"figure": "editing", "format": "png"},
         ),
+        svg="results/figures/editing.svg",
     log:
         "logs/figures/editing.log",
     conda:

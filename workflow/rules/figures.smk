@@ -18,6 +18,7 @@ rule plot_capacity:
             category="Capacity",
             labels={"figure": "capacity sweep {sweep}", "format": "png"},
         ),
+        svg="results/figures/capacity_{sweep}.svg",
     log:
         "logs/figures/capacity_{sweep}.log",
     conda:
@@ -77,6 +78,7 @@ rule plot_quantized:
             category="Capacity",
             labels={"figure": "quantised storage", "format": "png"},
         ),
+        svg="results/figures/quantized.svg",
     log:
         "logs/figures/quantized.log",
     conda:
@@ -106,6 +108,7 @@ rule plot_cost_ratios:
             category="Capacity",
             labels={"figure": "cost ratios", "format": "png"},
         ),
+        svg="results/figures/cost_ratios.svg",
         bits_pdf=report(
             "results/figures/bits_per_param.pdf",
             caption="../report/bits_per_param.rst",
@@ -118,6 +121,7 @@ rule plot_cost_ratios:
             category="Capacity",
             labels={"figure": "bits per parameter", "format": "png"},
         ),
+        bits_svg="results/figures/bits_per_param.svg",
     log:
         "logs/figures/cost_ratios.log",
     conda:
@@ -152,6 +156,7 @@ rule plot_claim_figures:
             category="Claims",
             labels={"figure": "C3 rho law fit", "format": "png"},
         ),
+        rho_fit_svg="results/figures/rho_fit.svg",
         c2_ratios_pdf=report(
             "results/figures/c2_ratios.pdf",
             caption="../report/c2_ratios.rst",
@@ -164,6 +169,7 @@ rule plot_claim_figures:
             category="Claims",
             labels={"figure": "C2 NTK / construction", "format": "png"},
         ),
+        c2_ratios_svg="results/figures/c2_ratios.svg",
     log:
         "logs/figures/claim_figures.log",
     conda:

@@ -120,6 +120,7 @@ rule plot_nichani_memories:
             category="Nichani et al.",
             labels={"figure": "associative memories", "format": "png"},
         ),
+        svg="results/figures/nichani_memories.svg",
     log:
         "logs/figures/nichani_memories.log",
     conda:
@@ -149,6 +150,7 @@ rule plot_nichani_recall:
             category="Nichani et al.",
             labels={"figure": "factual recall", "format": "png"},
         ),
+        svg="results/figures/nichani_recall.svg",
     log:
         "logs/figures/nichani_recall.log",
     conda:
@@ -178,6 +180,7 @@ rule plot_nichani_sequential:
             category="Nichani et al.",
             labels={"figure": "sequential learning", "format": "png"},
         ),
+        svg="results/figures/nichani_sequential.svg",
     log:
         "logs/figures/nichani_sequential.log",
     conda:

@@ -67,6 +67,7 @@ rule plot_usability:
             category="Usability",
             labels={"figure": "usability", "format": "png"},
         ),
+        svg="results/figures/usability.svg",
     log:
         "logs/figures/usability.log",
     conda:

@@ -61,10 +61,14 @@ def _methods(df: pd.DataFrame) -> list[str]:
 
 
 def save_figure(fig: plt.Figure, *paths: str | os.PathLike) -> None:
-    """Save ``fig`` to every path (format from the suffix), atomically, then close it."""
+    """Save ``fig`` to every path (format from the suffix: pdf, png, svg), atomically, then close it.
+    PDF and SVG carry no creation date and SVG ids are salted with a constant, so a redrawn figure
+    gives the same file."""
     for path in paths:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=os.path.splitext(str(path))[1].lstrip(".") or "png", dpi=200)
+        fmt = os.path.splitext(str(path))[1].lstrip(".").lower() or "png"
+        meta = {"CreationDate": None} if fmt == "pdf" else {"Date": None} if fmt == "svg" else None
+        with atomic_path(path) as tmp, plt.rc_context({"svg.hashsalt": "factmlp"}):
+            fig.savefig(tmp, format=fmt, dpi=200, metadata=meta)
     plt.close(fig)
 
 def _finish_log_axes(ax, xlabel: str, ylabel: str, title: str) -> None:
