@@ -285,7 +285,7 @@ def stage_outputs(stage):
     embeddings (the drawn fact sets and their rho table), capacity (fact sets, rho, min sizes), usability, editing, nichani; claims is results/claims.tsv
     and the slopes table its rule writes (it reads every configured stage's tables). A stage that the config skips has none.
     """
-    both = lambda stem: [f"{stem}.pdf", f"{stem}.png", f"{stem}.svg"]  # noqa: E731  (every figure in 3 formats)
+    both = lambda stem: [f"{stem}.{ext}" for ext in ("pdf", "png", "svg")]  # noqa: E731
     if stage == "embeddings":  # every drawn fact set (K, V, f) and the rho table of its values
         files = [f"results/facts/{fam}/d{d}_n{n}_s{s}.pt" for fam, d, n, s in fact_sets()]
         return files + ["results/tables/rho.tsv"]
@@ -324,7 +324,12 @@ def stage_outputs(stage):
             f for fig in nichani_figures() for f in both(f"results/figures/nichani_{fig}")
         ]
     if stage == "claims":
-        return ["results/claims.tsv", "results/claims.tex", "results/claims.md", "results/tables/slopes.tsv"]
+        return [
+            "results/claims.tsv",
+            "results/claims.tex",
+            "results/claims.md",
+            "results/tables/slopes.tsv",
+        ]
     raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
 
 
