@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+from pathlib import Path
 
 import yaml
 
@@ -304,6 +305,20 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
     _check_usability_key_norms(config, fail)
     _check_nichani(config["nichani"], fail)
     _check_quantization(cap, fail)
+    _check_replay(config, fail)
+
+
+def _check_replay(config: dict, fail) -> None:
+    """replay: a folder holding the snapshot's tables (checked before any job)."""
+    folder = config.get("replay")
+    if folder is None:
+        return
+    tables = Path(folder) / "tables"
+    if not tables.is_dir():
+        fail("replay", f"{folder!r} has no tables/ folder (a snapshot such as docs/results/medium holds one)")
+    for name in ("capacity.tsv", "rho.tsv"):
+        if not (tables / name).is_file():
+            fail("replay", f"{folder!r}: tables/{name} is missing (every snapshot has it)")
 
 
 def _check_quantization(cap: dict, fail) -> None:

@@ -2,6 +2,7 @@
 # This is the only rule file with Python logic; stage files only declare rules.
 import itertools
 import re
+from pathlib import Path
 
 from factmlp.claims.design import claim_designs
 from factmlp.codehash import code_hash
@@ -201,7 +202,12 @@ def capacity_members():
     return [(sw, m, capacity_file(m, fam, d, n, s)) for sw, m, fam, d, n, s in capacity_jobs()]
 
 
+# replay: a snapshot folder whose stored tables stand in for the aggregation rules (rule
+# replay_table), so that the target `replay` redraws figures, claims and report computing no MLP
+REPLAY = config.get("replay")
 QUANT = config["capacity"].get("quantization")  # None: no quantised-storage stage
+if REPLAY and not Path(REPLAY, "tables", "quantized.tsv").is_file():
+    QUANT = None  # a snapshot from before the quantisation stage: no quantised figure to redraw
 
 
 def quantized_sets():
@@ -331,6 +337,24 @@ def stage_outputs(stage):
             "results/tables/slopes.tsv",
         ]
     raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
+
+
+def aggregated_tables():
+    """results/tables/<name>.tsv written by the aggregation rules under this config (what a replay
+    takes from the snapshot instead)."""
+    names = ["capacity", "capacity_probes", "rho"]
+    names += ["quantized"] if QUANT else []
+    names += ["usability"] if USABILITY_SWEEPS else []
+    names += ["editing", "editing_best"] if EDIT_BASES else []
+    names += [f"nichani_{part}" for part in nichani_parts()]
+    return names
+
+
+def replay_outputs():
+    """What the target `replay` redraws: every stage's tables, figures and the claims, without the
+    per-job artifacts (fact sets, models) that only a full run makes."""
+    files = [f for stage in STAGES if stage != "embeddings" for f in stage_outputs(stage)]
+    return list(dict.fromkeys(f for f in files if not f.startswith("results/facts/")))
 
 
 def final_outputs():
