@@ -271,16 +271,24 @@ def rho_files():
 # (profiles/gpu, profiles/slurm, profiles/slurm-gpu: set-resources, set-threads) or on the command
 # line; they are not part of the config, so changing them reruns nothing (config/README.md).
 # mem_mb and runtime (minutes) are what the heaviest job of the CPU smoke and medium scales needs.
+# Memory (MB) and runtime (minutes) of one attempt; a retried job (the profiles' retries: 1, after
+# an out-of-memory or time-limit kill) asks for `attempt` times as much. A profile's set-resources
+# value replaces the rule's (and does not grow).
 HEAVY_RESOURCES = {"mem_mb": 4000, "runtime": 60}
 LIGHT_RESOURCES = {"mem_mb": 2000, "runtime": 20}
 
 
+def per_attempt(base):
+    """A resource callable: ``base`` on the first attempt, ``attempt * base`` on a retry."""
+    return lambda wildcards, attempt: int(base) * int(attempt)
+
+
 def heavy_resources():
-    return dict(HEAVY_RESOURCES)
+    return {k: per_attempt(v) for k, v in HEAVY_RESOURCES.items()}
 
 
 def light_resources():
-    return dict(LIGHT_RESOURCES)
+    return {k: per_attempt(v) for k, v in LIGHT_RESOURCES.items()}
 
 
 STAGES = ("embeddings", "capacity", "usability", "editing", "nichani", "claims")
