@@ -45,6 +45,7 @@ RST_PROBLEMS = ("System Message", "ERROR/", "WARNING/", "SEVERE/", "Unknown targ
 CITES = {
     "plot_cost_ratios": "Dugan et al. Fig. 2c",
     "plot_quantized": "Allen-Zhu & Li",
+    "report_tables": "itables",
     "plot_usability": "Dugan et al. Fig. 3",
     "plot_editing": "Dugan et al. Fig. 4",
     "plot_nichani_memories": "Nichani et al. Fig. 1",
@@ -146,7 +147,8 @@ def test_report_has_every_figure(tiny_report):
     assert set(results) == expected
     for path, entry in results.items():
         suffix = Path(path).suffix
-        assert entry["mime_type"] == {".pdf": "application/pdf", ".png": "image/png"}[suffix], path
+        mime = {".pdf": "application/pdf", ".png": "image/png", ".html": "text/html"}
+        assert entry["mime_type"] == mime[suffix], path
         assert archive.read(f"report/{entry['data_uri']}") == (work / path).read_bytes(), path
 
 
@@ -201,3 +203,42 @@ def test_captions_of_shipped_configs(config_path):
             if kind < other:
                 assert not texts & other_texts, f"capacity figures {kind} and {other} share a caption"
     assert set(kinds) == set(CAPACITY_KINDS), "a shipped config should draw every capacity figure kind"
+
+
+# A load from the network: a script or stylesheet by URL, an ES import or CSS import/url() of one.
+EXTERNAL_LOAD = re.compile(
+    r"""<script[^>]*\ssrc\s*=\s*["']?(https?:)?//"""
+    r"""|<link[^>]*\shref\s*=\s*["']?(https?:)?//"""
+    r"""|\bimport\s*\(\s*["'](https?:)?//"""
+    r"""|\bfrom\s*["'](https?:)?//"""
+    r"""|@import\s+(url\()?\s*["']?(https?:)?//"""
+    r"""|url\(\s*["']?(https?:)?//""",
+    re.IGNORECASE,
+)
+
+
+def test_external_load_pattern_catches_the_usual_forms():
+    for bad in ('<script src="https://cdn.x/dt.js">', "<link rel=stylesheet href=//cdn.x/a.css>",
+                'import {DataTable} from "https://esm.sh/dt"', "@import url('https://f.x/a.css')",
+                "background: url(http://x/a.png)"):
+        assert EXTERNAL_LOAD.search(bad), bad
+    for fine in ('<a href="https://itables.org/">help</a>', '<svg xmlns="http://www.w3.org/2000/svg">',
+                 'import {DataTable} from "data:text/javascript;base64,AAAA"'):
+        assert not EXTERNAL_LOAD.search(fine), fine
+
+
+def test_report_loads_nothing_from_the_network_and_holds_the_tables_page(tiny_report):
+    """The report works offline: no file in it loads a script, style or module by URL; the
+    interactive tables page (rule report_tables) is in it with every table the tiny run makes."""
+    _, results, _, archive = tiny_report
+    loads = []
+    for name in archive.namelist():
+        if name.endswith((".html", ".js", ".css")):
+            text = archive.read(name).decode("utf-8", errors="replace")
+            loads += [f"{name}: {m.group(0)[:80]}" for m in EXTERNAL_LOAD.finditer(text)]
+    assert not loads, loads
+    page = [p for p in results if p.endswith("report/tables.html")]
+    assert page, sorted(results)
+    text = archive.read(f"report/{results[page[0]]['data_uri']}").decode("utf-8")
+    for table in ("claims", "capacity", "usability", "editing_best"):
+        assert f"<h2 id='{table}'>" in text, table

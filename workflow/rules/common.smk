@@ -343,6 +343,7 @@ def stage_outputs(stage):
             "results/claims.tex",
             "results/claims.md",
             "results/tables/slopes.tsv",
+            "results/report/tables.html",
         ]
     raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
 
@@ -370,6 +371,16 @@ def final_outputs():
     if benchmark_files():
         files.append("results/tables/benchmarks.tsv")
     return files
+
+
+def report_table_inputs(wildcards):
+    """The tables the report shows as interactive tables (those this config makes)."""
+    inputs = {"claims": "results/claims.tsv", "capacity": "results/tables/capacity.tsv"}
+    if USABILITY_SWEEPS:
+        inputs["usability"] = "results/tables/usability.tsv"
+    if EDIT_BASES:
+        inputs["editing_best"] = "results/tables/editing_best.tsv"
+    return inputs
 
 
 def claims_inputs(wildcards):

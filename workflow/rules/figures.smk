@@ -62,6 +62,29 @@ rule claims:
         "../../scripts/write_claims.py"
 
 
+rule report_tables:
+    input:
+        unpack(report_table_inputs),
+    output:
+        report(
+            "results/report/tables.html",
+            caption="../report/tables.rst",
+            category="Tables",
+            labels={"table": "claims and results"},
+        ),
+    log:
+        "logs/report/tables.log",
+    conda:
+        "../envs/factmlp.yaml"
+    threads: 1
+    resources:
+        **light_resources(),
+    params:
+        code=code_of("report_tables.py"),
+    script:
+        "../../scripts/report_tables.py"
+
+
 rule plot_quantized:
     input:
         table="results/tables/quantized.tsv",
