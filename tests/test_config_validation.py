@@ -526,3 +526,32 @@ def test_canonical_order_sorts_every_mapping_in_place_and_keeps_values():
     assert list(cfg["b"]) == ["a", "z"] and list(cfg["b"]["a"][0]) == ["x", "y"]
     assert cfg == {"a": None, "b": {"a": [{"x": 3, "y": 2}, 4], "z": 1}}
     assert repr(canonical_order({"y": 2, "x": 3})) == repr(canonical_order({"x": 3, "y": 2}))
+
+
+def test_a_fact_set_larger_than_the_machine_is_refused_naming_the_point():
+    from factmlp.config import ConfigError, _check_fits_in_memory
+
+    def fail(key, msg):
+        raise ConfigError(f"config error at {key}: {msg}")
+
+    tied = {"tied": True, "values_per_key": 1.0}
+    # 1e9 keys x d 64 x 8 bytes = 476.8 GiB against a 24 GiB machine
+    where = "capacity.sweeps[0].points[1]"
+    with pytest.raises(ConfigError, match=r"points\[1\]: n_facts=1000000000 at d=64 needs 476.8 GiB"):
+        _check_fits_in_memory({"d": 64, "n_facts": 10**9}, tied, where, fail, memory=24 * 2**30)
+    _check_fits_in_memory({"d": 64, "n_facts": 10**6}, tied, "x", fail, memory=24 * 2**30)  # 0.5 GiB: fine
+    # untied: keys and values both count (2 x 3e7 x 128 x 8 bytes = 57.2 GiB)
+    with pytest.raises(ConfigError, match="57.2 GiB"):
+        _check_fits_in_memory({"d": 128, "n_facts": 3 * 10**7}, {"tied": False, "values_per_key": 1.0}, "x", fail,
+                              memory=24 * 2**30)
+
+
+def test_validate_config_refuses_a_billion_facts(base_config):
+    from factmlp.config import ConfigError, machine_memory_bytes
+
+    if machine_memory_bytes() is None or machine_memory_bytes() > 10**9 * 16 * 8:
+        pytest.skip("this machine's memory is unknown or holds a billion 16-dimensional facts")
+    cfg = copy.deepcopy(base_config)
+    cfg["capacity"]["sweeps"][0]["points"][0] = {"d": 16, "n_facts": 10**9}
+    with pytest.raises(ConfigError, match=r"capacity.sweeps\[0\].points\[0\]: n_facts=1000000000"):
+        validate_config(cfg, SCHEMA)

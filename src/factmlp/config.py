@@ -490,6 +490,32 @@ def _check_sweeps(sweeps, section, methods, families, fail, facts) -> None:
             if m not in methods:
                 fail(f"{section}.sweeps[{i}].methods[{j}]", f"unknown method {m!r}; known: {', '.join(methods)}")
         _check_families(sweep["families"], sweep["points"], families, f"{section}.sweeps[{i}]", fail, facts)
+        for j, point in enumerate(sweep["points"]):
+            _check_fits_in_memory(point, facts, f"{section}.sweeps[{i}].points[{j}]", fail)
+
+
+def machine_memory_bytes() -> int | None:
+    """Physical memory of this machine (None where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_fits_in_memory(point: dict, facts: dict, where: str, fail, memory: int | None = None) -> None:
+    """A fact set whose key and value tables alone (float64) exceed this machine's memory cannot be
+    drawn here: refused before any job (e.g. n_facts: 1000000000 by a slip of the keyboard). Only the
+    tables are counted, a lower bound of any job's need; a cluster's nodes may hold more than the
+    machine that parses the workflow, which is why the bound is this machine's whole memory."""
+    memory = machine_memory_bytes() if memory is None else memory
+    if memory is None:
+        return
+    n_keys = int(point["n_facts"])
+    n_values = n_keys if facts["tied"] else max(1, int(round(n_keys * float(facts["values_per_key"]))))
+    need = (n_keys + (0 if facts["tied"] else n_values)) * int(point["d"]) * 8
+    if need > memory:
+        fail(where, f"n_facts={n_keys} at d={point['d']} needs {need / 2**30:.1f} GiB for its key and value "
+             f"tables alone, more than this machine's {memory / 2**30:.1f} GiB")
 
 
 # what the rows of a finite family are, for messages
