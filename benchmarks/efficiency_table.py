@@ -22,16 +22,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from factmlp.tables import as_bool
+
 JOB = ["method", "family", "d", "n_facts", "seed"]
-
-
-def _truthy(col: pd.Series) -> pd.Series:
-    return col.astype(str).str.lower().isin(["true", "1"])
 
 
 def build_seconds(cap: pd.DataFrame, probes: pd.DataFrame) -> pd.Series:
     """Seconds of the probe at each capacity row's minimum (its size and variant): one build."""
-    p = probes[_truthy(probes["success"])].copy()
+    p = probes[as_bool(probes["success"])].copy()
     p["variant"] = p["variant"].fillna("").astype(str)
     p = p.rename(columns={"width": "min_width"})[[*JOB, "variant", "min_width", "seconds"]]
     c = cap.copy()
@@ -47,12 +45,12 @@ def efficiency_table(cap: pd.DataFrame, probes: pd.DataFrame, quant: pd.DataFram
     for col in ("sweep", "found", "param_count", "bits_per_param", "min_width", "variant"):
         if col not in cap:
             raise ValueError(f"capacity table has no column {col!r}")
-    rows = cap[(cap["sweep"] == sweep) & _truthy(cap["found"]) & (cap["d"] >= d_min)].copy()
+    rows = cap[(cap["sweep"] == sweep) & as_bool(cap["found"]) & (cap["d"] >= d_min)].copy()
     if rows.empty:
         raise ValueError(f"no storing rows in sweep {sweep!r} with d >= {d_min}")
     rows["build_s"] = build_seconds(rows, probes)
     if quant is not None and len(quant):
-        q = quant[_truthy(quant["found"])]
+        q = quant[as_bool(quant["found"])]
         q = q.loc[q.groupby(JOB)["bits_per_weight_bit"].idxmax(), [*JOB, "format", "bits_per_weight_bit"]]
         rows = rows.merge(q.rename(columns={"format": "best_format", "bits_per_weight_bit": "best_bpwb"}),
                           on=JOB, how="left")

@@ -25,6 +25,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from .tables import as_bool
+
 __all__ = ["BASES", "fact_set_bits", "bits_basis", "add_bits_columns", "map_kind", "storage_bits"]
 
 # How the information of a fact set is counted, per mapping kind (the `bits_basis` column).
@@ -63,7 +65,7 @@ def add_bits_columns(table: pd.DataFrame, mapping: str) -> pd.DataFrame:
             out[col] = pd.Series(dtype=object if col == "bits_basis" else float)
         return out
     bits = np.array([fact_set_bits(n, v, mapping) for n, v in zip(out["n_facts"], out["n_values"])], dtype=float)
-    found = out["found"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
+    found = as_bool(out["found"]).to_numpy()
     params = pd.to_numeric(out["param_count"], errors="coerce").to_numpy(float)
     probed = (pd.to_numeric(out["max_probed_params"], errors="coerce").to_numpy(float)
               if "max_probed_params" in out else np.full(len(out), np.nan))

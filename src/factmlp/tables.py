@@ -8,7 +8,17 @@ import os
 import numpy as np
 import pandas as pd
 
-__all__ = ["JOB_COLUMNS", "job_row", "concat_tsv", "loglog_slope", "settings_json"]
+__all__ = ["JOB_COLUMNS", "job_row", "concat_tsv", "loglog_slope", "settings_json", "as_bool"]
+
+
+def as_bool(s: pd.Series) -> pd.Series:
+    """A table's boolean column (e.g. ``found``) as bools, whether pandas read it as bool, as numbers
+    or as text (``True``/``False``, ``1``/``0``); missing is False."""
+    if pd.api.types.is_bool_dtype(s):
+        return s.fillna(False).astype(bool)
+    if pd.api.types.is_numeric_dtype(s):
+        return s.fillna(0).astype(bool)
+    return s.astype(str).str.strip().str.lower().isin(["true", "1", "1.0"])
 
 
 # the leading columns of every capacity row (summary or probe): which job and method it came from

@@ -13,6 +13,8 @@ import json
 import numpy as np
 import pandas as pd
 
+from ..tables import as_bool
+
 __all__ = ["CLAIM_COLUMNS", "SWEEP_NAMES", "CLOSED_FORM_PREFIX", "FITTED_METHODS", "PAPER_GD", "is_closed_form",
            "is_fitted", "is_paper_construction", "is_v2_builder", "spearman"]
 
@@ -52,12 +54,7 @@ def is_v2_builder(method: str) -> bool:
     return str(method).startswith("hebbian")
 
 
-def _as_bool(s: pd.Series) -> pd.Series:
-    if pd.api.types.is_bool_dtype(s):
-        return s.fillna(False).astype(bool)
-    if pd.api.types.is_numeric_dtype(s):
-        return s.fillna(0).astype(bool)
-    return s.astype(str).str.strip().str.lower().isin(["true", "1", "1.0"])
+_as_bool = as_bool  # the claims modules' name for factmlp.tables.as_bool
 
 def _num(s: pd.Series) -> pd.Series:
     return pd.to_numeric(s, errors="coerce").astype(float)

@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..claims.capacity import median_over_seeds, point_table, rho_law_fit
-from ..tables import loglog_slope
+from ..tables import as_bool, loglog_slope
 from .common import _finish_log_axes, _methods, _palette
 
 __all__ = ["capacity_figure", "rho_law_figure", "anisotropy_figure", "sweep_figure", "cost_ratio_figure",
@@ -96,7 +96,7 @@ def bits_figure(cap: pd.DataFrame, *, sweep: str, reference: str = "gd") -> plt.
     set; the reference method (GD) drawn thick, and the 2-bits-per-parameter line."""
     if "bits_per_param" not in cap:
         raise ValueError("capacity table has no bits_per_param column (written by rule aggregate_capacity)")
-    rows = cap[(cap["sweep"] == sweep) & cap["found"].astype(str).str.lower().isin(["true", "1"])]
+    rows = cap[(cap["sweep"] == sweep) & as_bool(cap["found"])]
     if rows.empty:
         raise ValueError(f"capacity table has no successful rows for sweep {sweep!r}")
     med = (rows.groupby(["method", "family", "d", "n_facts"])["bits_per_param"].median().reset_index())

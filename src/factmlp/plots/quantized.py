@@ -9,13 +9,10 @@ import pandas as pd
 import seaborn as sns
 
 from ..quantize import FORMATS
+from ..tables import as_bool
 from .common import _methods, _palette
 
 __all__ = ["quantized_figure"]
-
-
-def _truthy(col: pd.Series) -> pd.Series:
-    return col.astype(str).str.lower().isin(["true", "1"])
 
 
 def quantized_figure(table: pd.DataFrame) -> plt.Figure:
@@ -32,7 +29,7 @@ def quantized_figure(table: pd.DataFrame) -> plt.Figure:
     formats = [f for f in FORMATS if f in set(table["format"])]
     methods = _methods(table)
     pal = _palette(methods)
-    ok = table[_truthy(table["found"])]
+    ok = table[as_bool(table["found"])]
     best = ok.groupby(["method", "format", "d"])["bits_per_weight_bit"].median().reset_index()
     kept = table.assign(kept=table["at_float_min_n_correct"] / table["n_facts"])
     kept = kept.groupby(["method", "format", "d"])["kept"].mean().reset_index()
