@@ -259,17 +259,16 @@ def save_mlp(mlp, path: str | os.PathLike, metadata: dict | None = None, *, quan
     """
     import json
 
-    import torch
 
     state = {k: v.detach().cpu().contiguous() for k, v in mlp.state_dict().items()}
     meta = {str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in (metadata or {}).items()}
     if quantize is not None:
-        from .quantize import FORMATS, SCALE_DTYPES, check_format, quantize_rows
+        from .quantize import _FLOAT_DTYPES, FORMATS, SCALE_DTYPES, check_format, quantize_rows
 
         check_format(quantize)
         kind, bits = FORMATS[quantize]
         if kind == "float":
-            dt = {"float32": torch.float32, "bf16": torch.bfloat16}[quantize]
+            dt = _FLOAT_DTYPES[quantize]
             state = {k: v.to(dt).contiguous() for k, v in state.items()}
         else:
             sdt = SCALE_DTYPES[scale_dtype]
