@@ -12,5 +12,5 @@ paths = list(snakemake.input)  # noqa: F821
 table = concat_tsv(paths, tags={p: [{"job": str(Path(p).relative_to("results/benchmarks").with_suffix(""))}]
                                 for p in paths})
 cols = ["job"] + [c for c in table.columns if c != "job"]
-write_tsv(table[cols], snakemake.output.table)  # noqa: F821
+write_tsv(table[cols], snakemake.output.table, schema="benchmarks")  # noqa: F821
 log.info("benchmarks: %d jobs, %.1f s wall in all", len(table), float(pd.to_numeric(table["s"]).sum()))

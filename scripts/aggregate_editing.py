@@ -7,6 +7,6 @@ from factmlp.tables import concat_tsv
 log = setup_logging(snakemake.log[0])  # noqa: F821
 inp, out = snakemake.input, snakemake.output  # noqa: F821
 table = concat_tsv(list(inp.tables))
-write_tsv(table, out.table)
-write_tsv(editing_best(table, concat_tsv(list(inp.bases))), out.best)
+write_tsv(table, out.table, schema="editing")
+write_tsv(editing_best(table, concat_tsv(list(inp.bases))), out.best, schema="editing_best")
 log.info("editing: %d rows, %d bases, %d seeds", len(table), table["method"].nunique(), table["seed"].nunique())

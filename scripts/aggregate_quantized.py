@@ -8,5 +8,5 @@ log = setup_logging(snakemake.log[0])  # noqa: F821
 inp, out = snakemake.input, snakemake.output  # noqa: F821
 table = concat_tsv(list(inp.tables))
 table.insert(0, "sweep", snakemake.params.sweep)  # noqa: F821
-write_tsv(table, out.table)
+write_tsv(table, out.table, schema="quantized")
 log.info("quantized: %d rows from %d files", len(table), len(inp.tables))

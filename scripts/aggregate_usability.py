@@ -11,5 +11,5 @@ tags = defaultdict(list)
 for sweep, path in p.members:
     tags[path].append({"sweep": sweep, "figure": p.figures[sweep]})
 table = concat_tsv(list(snakemake.input.tables), tags=tags)  # noqa: F821
-write_tsv(table, snakemake.output.table)  # noqa: F821
+write_tsv(table, snakemake.output.table, schema="usability")  # noqa: F821
 log.info("usability: %d rows from %d files", len(table), len(snakemake.input.tables))  # noqa: F821

@@ -21,5 +21,5 @@ save_base(snakemake.output.model, corpus, vocab, model, settings, metrics)  # no
 row = {"method": wc.base, "seed": p.seed, "fact_mlp_method": p.method, "size": p.size, "hidden": mlp.hidden,
        "params": mlp.param_count(), "d": e["d"], "n_subjects": corpus.n_subjects, "n_objects": corpus.n_objects,
        **metrics, "settings": settings_json({**vars(method.settings), **e})}
-write_tsv(pd.DataFrame([row]), snakemake.output.table)  # noqa: F821
+write_tsv(pd.DataFrame([row]), snakemake.output.table, schema="editing_base")  # noqa: F821
 log.info("example sentence: %s", corpus.text(0, 0))

@@ -17,7 +17,7 @@ rows = run_edits(model, corpus, vocab, get_method(p.method, **p.settings), p.siz
                  base_ce=metrics["base_nonfact_ce"], seed=p.seed, editors=tuple(e["editors"]),
                  swap_seed=e["swap_seed"])
 table = pd.DataFrame([{"method": wc.base, "seed": p.seed, "fact_mlp_method": p.method, **r} for r in rows])
-write_tsv(table, snakemake.output.table)  # noqa: F821
+write_tsv(table, snakemake.output.table, schema="editing")  # noqa: F821
 best = table.loc[table.groupby("editor")["score_gm"].idxmax()]
 for r in best.itertuples():
     log.info("%s: score %.3f (efficacy %.3f, paraphrase %.3f, specificity %.3f, ppl ratio %.3f) %s", r.editor,

@@ -20,5 +20,5 @@ refs = [pd.read_csv(f, sep="\t") for f in snakemake.input.get("reference", [])] 
 references = {r["method"]: r for t in refs for r in t.to_dict("records")}
 summaries, probes = capacity_tables(facts, methods, family=wc.family, seed=p.seed, width_min=p.width_min,
                                     width_max=p.width_max, rel_tol=p.rel_tol, references=references)
-write_tsv(pd.DataFrame(probes), snakemake.output.probes)  # noqa: F821
-write_tsv(pd.DataFrame(summaries), snakemake.output.summary)  # noqa: F821
+write_tsv(pd.DataFrame(probes), snakemake.output.probes, schema="capacity_probes")  # noqa: F821
+write_tsv(pd.DataFrame(summaries), snakemake.output.summary, schema="capacity_job")  # noqa: F821

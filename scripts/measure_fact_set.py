@@ -10,7 +10,8 @@ from factmlp.capacity import capacity_tables
 from factmlp.decodability import cached_decodability, summarize
 from factmlp.facts import draw_fact_set
 from factmlp.io import save_tensors, setup_logging, write_tsv
-from factmlp.tables import JOB_COLUMNS, job_row
+from factmlp.schemas import empty_table
+from factmlp.tables import job_row
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821
@@ -27,6 +28,6 @@ meta = {"family": wc.family, "d": int(wc.d), "n_facts": int(wc.n), "seed": int(w
 summaries, probes = capacity_tables(facts, p.methods, family=wc.family, seed=p.seed, width_min=p.width_min,
                                     width_max=p.width_max, rel_tol=p.rel_tol)
 save_tensors({"rho_i": dec.rho_i, "rho_upper": dec.rho_upper, "separators": dec.separators}, out.separators)
-write_tsv(job_row(meta, row), out.rho)
-write_tsv(pd.DataFrame(probes, columns=None if probes else JOB_COLUMNS), out.probes)
-write_tsv(pd.DataFrame(summaries, columns=None if summaries else JOB_COLUMNS), out.summary)
+write_tsv(job_row(meta, row), out.rho, schema="rho")
+write_tsv(pd.DataFrame(probes) if probes else empty_table("capacity_probes"), out.probes, schema="capacity_probes")
+write_tsv(pd.DataFrame(summaries) if summaries else empty_table("capacity_job"), out.summary, schema="capacity_job")

@@ -22,4 +22,4 @@ methods = {m: {**s, "device": device} if is_trained(m) else s for m, s in p.meth
 rows = quantized_tables(facts, methods, float_rows, list(p.formats), family=wc.family, seed=p.seed,
                         mapping=p.mapping, width_min=p.width_min, width_max=p.width_max, rel_tol=p.rel_tol,
                         scale_dtype=p.scale_dtype, max_factor=p.max_factor)
-write_tsv(pd.DataFrame(rows), snakemake.output.table)  # noqa: F821
+write_tsv(pd.DataFrame(rows), snakemake.output.table, schema="quantized_job")  # noqa: F821

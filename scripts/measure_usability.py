@@ -7,6 +7,7 @@ from factmlp.devices import acquire_device, gpus_requested
 from factmlp.facts import FactSet
 from factmlp.io import setup_logging, write_tsv
 from factmlp.methods import get_method, is_trained
+from factmlp.schemas import schema_columns
 from factmlp.tables import settings_json
 from factmlp.transformer import AttentionSettings, RecallTask
 from factmlp.usability import UsabilitySettings, measure_usability, settings_dict
@@ -36,5 +37,5 @@ if bool(cap["found"]):
     table = pd.DataFrame([{**meta, "status": "ok", **r} for r in rows])
 else:
     log.warning("%s never stores this fact set (capacity search failed): no usability rows", wc.method)
-    table = pd.DataFrame([{**meta, "status": "capacity_not_found"}])
-write_tsv(table, snakemake.output.table)  # noqa: F821
+    table = pd.DataFrame([{**meta, "status": "capacity_not_found"}]).reindex(columns=schema_columns("usability_job"))
+write_tsv(table, snakemake.output.table, schema="usability_job")  # noqa: F821

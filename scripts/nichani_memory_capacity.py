@@ -16,8 +16,8 @@ row, probes = memory_capacity(wc.am, wc.memory, d=int(wc.d), m=int(wc.m), seed=i
                               search=SearchSettings(**s["search"]),
                               train=TrainSettings(**s.get("train", {}), device=device), ntk=s.get("ntk", {}))
 row["settings"] = settings_json(row["settings"])
-write_tsv(pd.DataFrame([row]), snakemake.output.table)  # noqa: F821
+write_tsv(pd.DataFrame([row]), snakemake.output.table, schema=f"nichani_{wc.am}")  # noqa: F821
 key = {k: row[k] for k in ("family", "memory", "d", "m", "seed")}
-write_tsv(pd.DataFrame([{**key, **p} for p in probes]), snakemake.output.probes)  # noqa: F821
+write_tsv(pd.DataFrame([{**key, **p} for p in probes]), snakemake.output.probes, schema="nichani_memory_probes")  # noqa: F821
 log.info("%s %s d=%s m=%s: largest N stored %s (%d probes)", wc.am, wc.memory, wc.d, wc.m, row["n_stored"],
          row["n_probes"])

@@ -17,6 +17,7 @@ train = RecallTrainSettings(**{**rec["train"], "lrs": tuple(rec["train"]["lrs"])
 row, probes = recall_capacity(spec, answers_per_relation=task["answers_per_relation"], length=task["length"],
                               n_noise=task["n_noise"], size_min=rec["size_min"], size_max=rec["size_max"],
                               rel_tol=rec["rel_tol"], settings=train, seed=int(wc.seed))
-write_tsv(pd.DataFrame([row]), snakemake.output.table)  # noqa: F821
-write_tsv(pd.DataFrame([{**vars(spec), "seed": int(wc.seed), **q} for q in probes]), snakemake.output.probes)  # noqa: F821
+write_tsv(pd.DataFrame([row]), snakemake.output.table, schema="nichani_recall")  # noqa: F821
+probe_rows = pd.DataFrame([{**vars(spec), "seed": int(wc.seed), **q} for q in probes])
+write_tsv(probe_rows, snakemake.output.probes, schema="nichani_recall_probes")  # noqa: F821
 log.info("%s: largest size %s (%s facts) with %d params", spec, row["size"], row["n_facts"], spec.param_count)

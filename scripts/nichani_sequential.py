@@ -16,8 +16,8 @@ settings = SequentialSettings(steps=p["steps"], batch_size=p["batch_size"], lr=p
                               init_scale=p["init_scale"], eval_every=p["eval_every"], eval_repeats=p["eval_repeats"])
 curve = train_sequential(task, wc.model, settings=settings, seed=int(wc.seed))
 meta = {"model": wc.model, "seed": int(wc.seed), "lr": settings.lr}
-write_tsv(pd.DataFrame([{**meta, **r} for r in curve]), snakemake.output.curve)  # noqa: F821
+write_tsv(pd.DataFrame([{**meta, **r} for r in curve]), snakemake.output.curve, schema="nichani_sequential")  # noqa: F821
 stages = stage_summary(curve, answers_per_relation=task.answers_per_relation, n_answers=task.n_answers,
                        tol=p["stage_tol"])
-write_tsv(pd.DataFrame([{**meta, **stages}]), snakemake.output.stages)  # noqa: F821
+write_tsv(pd.DataFrame([{**meta, **stages}]), snakemake.output.stages, schema="nichani_stages")  # noqa: F821
 log.info("%s: %s", wc.model, stages)

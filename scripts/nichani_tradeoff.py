@@ -16,4 +16,4 @@ task = FactTask(t["subjects"], t["relations"], t["answers_per_relation"], t["len
 spec = RecallModelSpec(tr["d"], int(wc.heads), tr["head_dim"], int(wc.m))
 train = RecallTrainSettings(**{**tr["train"], "lrs": tuple(tr["train"]["lrs"])}, device=device)
 row = tradeoff_cell(task, spec, settings=train, seed=int(wc.seed))
-write_tsv(pd.DataFrame([row]), snakemake.output.table)  # noqa: F821
+write_tsv(pd.DataFrame([row]), snakemake.output.table, schema="nichani_tradeoff")  # noqa: F821

@@ -12,5 +12,5 @@ table = pd.read_csv(snakemake.input[0], sep="\t")  # noqa: F821
 if snakemake.wildcards.table == "capacity" and "bits_per_param" not in table:  # noqa: F821
     table = add_bits_columns(table, snakemake.params.mapping)  # noqa: F821
     log.info("added the bits columns (facts.mapping %s)", snakemake.params.mapping)  # noqa: F821
-write_tsv(table, snakemake.output[0])  # noqa: F821
+write_tsv(table, snakemake.output[0], schema=snakemake.wildcards.table)  # noqa: F821
 log.info("replayed %s: %d rows", snakemake.input[0], len(table))  # noqa: F821

@@ -31,11 +31,12 @@ claims = pd.concat([capacity_claims(cap, rho, dict(p.families), scale=p.scale, d
                     closed_form_claims(cap, scale=p.scale, designs=params)],
                    ignore_index=True)
 claims = apply_designs(claims, designs)
-write_tsv(claims, snakemake.output.claims)  # noqa: F821
+write_tsv(claims, snakemake.output.claims, schema="claims")  # noqa: F821
 for path, text in ((snakemake.output.tex, claims_latex(claims)), (snakemake.output.md, claims_markdown(claims))):  # noqa: F821
     with atomic_path(path) as tmp:
         tmp.write_text(text)
-write_tsv(scaling_slopes(cap, list(p.scaling_sweeps)), snakemake.output.slopes)  # noqa: F821
-write_tsv(closed_form_points(cap, sweep=params["B1"]["sweep"]), snakemake.output.closed_form)  # noqa: F821
+write_tsv(scaling_slopes(cap, list(p.scaling_sweeps)), snakemake.output.slopes, schema="slopes")  # noqa: F821
+write_tsv(closed_form_points(cap, sweep=params["B1"]["sweep"]), snakemake.output.closed_form,  # noqa: F821
+          schema="closed_form_vs_gd")
 for row in claims.itertuples():
     log.info("%s pass=%s: %s", row.claim, row._7, row.measured_value)

@@ -43,6 +43,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .schemas import validate_table
+
 __all__ = ["MAX_GAP_FRACTION", "median_rho", "log_inv_rho2", "spread", "choose_geometries"]
 
 # C3's spread rule (claims revision 3): no gap between neighbouring geometries wider than this
@@ -63,18 +65,11 @@ def median_rho(candidates: pd.DataFrame) -> pd.Series:
     candidate's median rests on fewer draws than another's; rho must lie in [0, 1] (rho is a cosine
     of a unit separator with unit directions).
     """
-    missing = {"family", "seed", "rho"} - set(candidates.columns)
-    if missing:
-        raise ValueError(f"candidate table lacks column(s) {sorted(missing)}; has {list(candidates.columns)}")
+    validate_table(candidates, "rho", columns=["family", "seed", "rho"], source="candidate table")
     if candidates.empty:
         raise ValueError("candidate table is empty")
     table = candidates[["family", "seed", "rho"]].copy()
-    table["family"] = table["family"].astype(str)
-    rho = pd.to_numeric(table["rho"], errors="coerce")
-    bad = table[rho.isna() | (rho < 0) | (rho > 1)]
-    if not bad.empty:
-        raise ValueError(f"rho must be a number in [0, 1]; got {bad.head(5).to_dict('records')}")
-    table["rho"] = rho.astype(float)
+    table["rho"] = table["rho"].astype(float)
     dup = table[table.duplicated(["family", "seed"], keep=False)]
     if not dup.empty:
         raise ValueError(f"(family, seed) appears more than once: {sorted(set(zip(dup['family'], dup['seed'])))[:5]}")

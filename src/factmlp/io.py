@@ -96,8 +96,15 @@ def load_tensors(path: str | os.PathLike) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def write_tsv(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write a tab-separated table atomically (no index)."""
+def write_tsv(df: pd.DataFrame, path: str | os.PathLike, *, schema: str | None = None) -> None:
+    """Write a tab-separated table atomically (no index). With ``schema`` (a name in
+    :data:`factmlp.schemas.SCHEMAS`; every table of the pipeline has one) the table is validated
+    first: a mismatch raises :class:`factmlp.schemas.TableSchemaError` naming the column, and
+    nothing is written."""
+    if schema is not None:
+        from .schemas import validate_table
+
+        validate_table(df, schema, source=str(path))
     with atomic_path(path) as tmp:
         df.to_csv(tmp, sep="\t", index=False)
 

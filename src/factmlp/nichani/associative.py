@@ -293,7 +293,7 @@ def memory_capacity(family: str, memory: str, *, d: int, m: int, seed: int,
             status, params = "ok", _param_count(module)
         except TrainingDivergedError as exc:
             log.warning("N=%d diverged: %s", n, exc)
-            rep, metrics, status, params = {"accuracy": 0.0, "min_margin": float("nan")}, {}, "diverged", -1
+            rep, metrics, status, params = {"accuracy": 0.0, "min_margin": float("nan")}, {}, "diverged", None
         out = {"accuracy": rep["accuracy"], "min_margin": rep["min_margin"],
                "success": status == "ok" and rep["accuracy"] >= search.min_accuracy, "param_count": params,
                "train_steps": metrics.get("epochs", 0), "status": status, "seconds": time.perf_counter() - t}

@@ -11,6 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..claims.capacity import median_over_seeds, point_table, rho_law_fit
+from ..schemas import validate_table
 from ..tables import as_bool, loglog_slope
 from .common import _finish_log_axes, _methods, _palette
 
@@ -94,8 +95,8 @@ def bits_figure(cap: pd.DataFrame, *, sweep: str, reference: str = "gd") -> plt.
     """Bits stored per parameter (column ``bits_per_param`` of the capacity table, at each method's
     minimum size) against d, one line per method, median over seeds where every seed stored the
     set; the reference method (GD) drawn thick, and the 2-bits-per-parameter line."""
-    if "bits_per_param" not in cap:
-        raise ValueError("capacity table has no bits_per_param column (written by rule aggregate_capacity)")
+    validate_table(cap, "capacity", columns=["sweep", "method", "family", "d", "n_facts", "seed", "found",
+                                             "bits_per_param"], source="bits figure")
     rows = cap[(cap["sweep"] == sweep) & as_bool(cap["found"])]
     if rows.empty:
         raise ValueError(f"capacity table has no successful rows for sweep {sweep!r}")

@@ -9,6 +9,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..quantize import FORMATS
+from ..schemas import validate_table
 from ..tables import as_bool
 from .common import _methods, _palette
 
@@ -20,10 +21,9 @@ def quantized_figure(table: pd.DataFrame) -> plt.Figure:
     scales included) at the smallest size that stores every fact in that format, against d (median
     over the seeds that stored; a method that stored in no seed has no point). Bottom: the fraction
     of facts the float-minimal MLP still stores once quantised (mean over seeds)."""
-    need = {"method", "d", "format", "found", "bits_per_weight_bit", "at_float_min_n_correct", "n_facts"}
-    missing = sorted(need - set(table.columns))
-    if missing:
-        raise ValueError(f"quantized table lacks columns {missing} (written by rule measure_quantized)")
+    validate_table(table, "quantized", columns=["method", "d", "n_facts", "seed", "format", "found",
+                                                "bits_per_weight_bit", "at_float_min_n_correct"],
+                   source="quantized figure")
     if table.empty:
         raise ValueError("quantized table has no rows")
     formats = [f for f in FORMATS if f in set(table["format"])]
