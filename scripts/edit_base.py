@@ -5,6 +5,7 @@ import torch
 
 from factmlp.editing.experiment import BaseSettings, make_base, save_base
 from factmlp.io import setup_logging, write_tsv
+from factmlp.jobstats import write_job_benchmark
 from factmlp.methods import get_method
 from factmlp.tables import settings_json
 
@@ -23,3 +24,4 @@ row = {"method": wc.base, "seed": p.seed, "fact_mlp_method": p.method, "size": p
        **metrics, "settings": settings_json({**vars(method.settings), **e})}
 write_tsv(pd.DataFrame([row]), snakemake.output.table, schema="editing_base")  # noqa: F821
 log.info("example sentence: %s", corpus.text(0, 0))
+write_job_benchmark(snakemake.output.benchmark)  # noqa: F821  (last: the whole job)

@@ -8,6 +8,7 @@ from factmlp.capacity import capacity_tables
 from factmlp.devices import acquire_device, gpus_requested
 from factmlp.facts import FactSet
 from factmlp.io import setup_logging, write_tsv
+from factmlp.jobstats import write_job_benchmark
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821
@@ -22,3 +23,4 @@ summaries, probes = capacity_tables(facts, methods, family=wc.family, seed=p.see
                                     width_max=p.width_max, rel_tol=p.rel_tol, references=references)
 write_tsv(pd.DataFrame(probes), snakemake.output.probes, schema="capacity_probes")  # noqa: F821
 write_tsv(pd.DataFrame(summaries), snakemake.output.summary, schema="capacity_job")  # noqa: F821
+write_job_benchmark(snakemake.output.benchmark)  # noqa: F821  (last: the whole job)

@@ -10,6 +10,7 @@ from factmlp.capacity import capacity_tables
 from factmlp.decodability import cached_decodability, summarize
 from factmlp.facts import draw_fact_set
 from factmlp.io import save_tensors, setup_logging, write_tsv
+from factmlp.jobstats import write_job_benchmark
 from factmlp.schemas import empty_table
 from factmlp.tables import job_row
 
@@ -31,3 +32,4 @@ save_tensors({"rho_i": dec.rho_i, "rho_upper": dec.rho_upper, "separators": dec.
 write_tsv(job_row(meta, row), out.rho, schema="rho")
 write_tsv(pd.DataFrame(probes) if probes else empty_table("capacity_probes"), out.probes, schema="capacity_probes")
 write_tsv(pd.DataFrame(summaries) if summaries else empty_table("capacity_job"), out.summary, schema="capacity_job")
+write_job_benchmark(snakemake.output.benchmark)  # noqa: F821  (last: the whole job)

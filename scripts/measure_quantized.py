@@ -6,6 +6,7 @@ import torch
 from factmlp.devices import acquire_device, gpus_requested
 from factmlp.facts import FactSet
 from factmlp.io import setup_logging, write_tsv
+from factmlp.jobstats import write_job_benchmark
 from factmlp.methods import is_trained
 from factmlp.quantize import quantized_tables
 
@@ -23,3 +24,4 @@ rows = quantized_tables(facts, methods, float_rows, list(p.formats), family=wc.f
                         mapping=p.mapping, width_min=p.width_min, width_max=p.width_max, rel_tol=p.rel_tol,
                         scale_dtype=p.scale_dtype, max_factor=p.max_factor)
 write_tsv(pd.DataFrame(rows), snakemake.output.table, schema="quantized_job")  # noqa: F821
+write_job_benchmark(snakemake.output.benchmark)  # noqa: F821  (last: the whole job)

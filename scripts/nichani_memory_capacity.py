@@ -5,6 +5,7 @@ import torch
 
 from factmlp.devices import acquire_device, gpus_requested
 from factmlp.io import setup_logging, write_tsv
+from factmlp.jobstats import write_job_benchmark
 from factmlp.nichani.associative import SearchSettings, TrainSettings, memory_capacity
 from factmlp.tables import settings_json
 
@@ -21,3 +22,4 @@ key = {k: row[k] for k in ("family", "memory", "d", "m", "seed")}
 write_tsv(pd.DataFrame([{**key, **p} for p in probes]), snakemake.output.probes, schema="nichani_memory_probes")  # noqa: F821
 log.info("%s %s d=%s m=%s: largest N stored %s (%d probes)", wc.am, wc.memory, wc.d, wc.m, row["n_stored"],
          row["n_probes"])
+write_job_benchmark(snakemake.output.benchmark)  # noqa: F821  (last: the whole job)

@@ -5,6 +5,7 @@ import torch
 
 from factmlp.devices import acquire_device, gpus_requested
 from factmlp.io import setup_logging, write_tsv
+from factmlp.jobstats import write_job_benchmark
 from factmlp.nichani.recall_task import RecallModelSpec, RecallTrainSettings, recall_capacity
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -21,3 +22,4 @@ write_tsv(pd.DataFrame([row]), snakemake.output.table, schema="nichani_recall") 
 probe_rows = pd.DataFrame([{**vars(spec), "seed": int(wc.seed), **q} for q in probes])
 write_tsv(probe_rows, snakemake.output.probes, schema="nichani_recall_probes")  # noqa: F821
 log.info("%s: largest size %s (%s facts) with %d params", spec, row["size"], row["n_facts"], spec.param_count)
+write_job_benchmark(snakemake.output.benchmark)  # noqa: F821  (last: the whole job)

@@ -4,6 +4,7 @@ import pandas as pd
 import torch
 
 from factmlp.io import setup_logging, write_tsv
+from factmlp.jobstats import write_job_benchmark
 from factmlp.nichani.recall_task import FactTask
 from factmlp.nichani.sequential import SequentialSettings, stage_summary, train_sequential
 
@@ -21,3 +22,4 @@ stages = stage_summary(curve, answers_per_relation=task.answers_per_relation, n_
                        tol=p["stage_tol"])
 write_tsv(pd.DataFrame([{**meta, **stages}]), snakemake.output.stages, schema="nichani_stages")  # noqa: F821
 log.info("%s: %s", wc.model, stages)
+write_job_benchmark(snakemake.output.benchmark)  # noqa: F821  (last: the whole job)

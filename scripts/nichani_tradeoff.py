@@ -5,6 +5,7 @@ import torch
 
 from factmlp.devices import acquire_device, gpus_requested
 from factmlp.io import setup_logging, write_tsv
+from factmlp.jobstats import write_job_benchmark
 from factmlp.nichani.recall_task import FactTask, RecallModelSpec, RecallTrainSettings, tradeoff_cell
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
@@ -17,3 +18,4 @@ spec = RecallModelSpec(tr["d"], int(wc.heads), tr["head_dim"], int(wc.m))
 train = RecallTrainSettings(**{**tr["train"], "lrs": tuple(tr["train"]["lrs"])}, device=device)
 row = tradeoff_cell(task, spec, settings=train, seed=int(wc.seed))
 write_tsv(pd.DataFrame([row]), snakemake.output.table, schema="nichani_tradeoff")  # noqa: F821
+write_job_benchmark(snakemake.output.benchmark)  # noqa: F821  (last: the whole job)

@@ -13,6 +13,8 @@ captions = {
                 "(results/tables/capacity.tsv)",
     "usability": "recall after swapping each MLP into the Transformer (results/tables/usability.tsv)",
     "editing_best": "best grid point per (base, seed, edit fraction, editor) (results/tables/editing_best.tsv)",
+    "runtimes": "run time and peak memory per rule, over the heavy jobs of this run, to size a cluster allocation "
+                "from (results/tables/runtimes.tsv; per job: results/tables/benchmarks.tsv)",
 }
 tables = [(name, pd.read_csv(path, sep="\t"), captions[name]) for name, path in snakemake.input.items()]  # noqa: F821
 with atomic_path(snakemake.output[0]) as tmp:  # noqa: F821

@@ -240,5 +240,5 @@ def test_report_loads_nothing_from_the_network_and_holds_the_tables_page(tiny_re
     page = [p for p in results if p.endswith("report/tables.html")]
     assert page, sorted(results)
     text = archive.read(f"report/{results[page[0]]['data_uri']}").decode("utf-8")
-    for table in ("claims", "capacity", "usability", "editing_best"):
+    for table in ("claims", "capacity", "usability", "editing_best", "runtimes"):
         assert f"<h2 id='{table}'>" in text, table

@@ -46,7 +46,7 @@ def table_digests(results: Path) -> dict[str, str]:
     (wall times differ between runs; every other value must not)."""
     out = {}
     for path in sorted(list((results / "tables").glob("*.tsv")) + [results / "claims.tsv"]):
-        if path.name == "benchmarks.tsv":
+        if path.name in ("benchmarks.tsv", "runtimes.tsv"):
             continue
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
         df = df[[c for c in df.columns if not _is_timing(c)]]

@@ -152,11 +152,14 @@ def test_the_committed_smoke_tables_match_their_schemas(table):
     each declared schema fits what the pipeline really writes (capacity.tsv predates the bits
     columns, which a replay adds)."""
     df = pd.read_csv(SMOKE / "tables" / f"{table}.tsv", sep="\t")
+    columns = None
     if table == "capacity" and "bits" not in df:
         from factmlp.bits import add_bits_columns
 
         df = add_bits_columns(df, "permutation")
-    validate_table(df, table, source=f"docs/results/smoke/tables/{table}.tsv")
+    if table == "benchmarks" and "rule" not in df:  # before the cached rules' own records
+        columns = [c for c in schema_columns(table) if c != "rule"]
+    validate_table(df, table, columns=columns, source=f"docs/results/smoke/tables/{table}.tsv")
 
 
 @pytest.mark.slow

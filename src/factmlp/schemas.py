@@ -238,13 +238,21 @@ _QUANTIZED_JOB = {
     "bits_per_param": _col("number", GE0, nullable=True), "bits_per_weight_bit": _col("number", GE0, nullable=True),
     "seconds": _col("number", GE0),
 }
-# Snakemake's benchmark: files (snakemake 9.27.1's columns), one row per job
-_BENCHMARKS = {
-    "job": _col("str"), "s": _col("number", GE0), "h:m:s": _col("str"), "max_rss": _col("number", nullable=True),
+# Snakemake's benchmark: files (snakemake 9.27.1's columns), one row per job; the cached rules write
+# the same row themselves (factmlp.jobstats)
+_BENCHMARK_JOB = {
+    "s": _col("number", GE0), "h:m:s": _col("str"), "max_rss": _col("number", nullable=True),
     "max_vms": _col("number", nullable=True), "max_uss": _col("number", nullable=True),
     "max_pss": _col("number", nullable=True), "io_in": _col("number", nullable=True),
     "io_out": _col("number", nullable=True), "mean_load": _col("number", nullable=True),
     "cpu_time": _col("number", nullable=True),
+}
+_BENCHMARKS = {"job": _col("str"), "rule": _col("str"), **_BENCHMARK_JOB}
+# factmlp.jobstats.runtime_summary: one row per rule
+_RUNTIMES = {
+    "rule": _col("str"), "jobs": _col("int", GE1), "wall_s_median": _col("number", GE0),
+    "wall_s_max": _col("number", GE0), "wall_s_total": _col("number", GE0),
+    "cpu_s_total": _col("number", GE0, nullable=True), "max_rss_mib": _col("number", GE0, nullable=True),
 }
 # factmlp.claims: one row per claim
 _CLAIMS = {
@@ -329,7 +337,9 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {name: _schema(name, cols, _ROW_CHECKS.
     "nichani_stages": _NICHANI_STAGES,
     "quantized_job": _QUANTIZED_JOB,
     "quantized": {**_SWEEP, **_QUANTIZED_JOB},
+    "benchmark_job": _BENCHMARK_JOB,
     "benchmarks": _BENCHMARKS,
+    "runtimes": _RUNTIMES,
     "claims": _CLAIMS,
     "slopes": _SLOPES,
     "closed_form_vs_gd": _CLOSED_FORM_VS_GD,

@@ -62,9 +62,10 @@ rule aggregate_rho:
 
 rule aggregate_benchmarks:
     input:
-        benchmark_files(),
+        list(benchmark_files()),
     output:
         table="results/tables/benchmarks.tsv",
+        runtimes="results/tables/runtimes.tsv",
     log:
         "logs/tables/benchmarks.log",
     conda:
@@ -74,6 +75,7 @@ rule aggregate_benchmarks:
         **light_resources(),
     params:
         code=code_of("aggregate_benchmarks.py"),
+        rules=benchmark_files(),
     script:
         "../../scripts/aggregate_benchmarks.py"
 

@@ -19,6 +19,8 @@ rule measure_capacity:
     output:
         summary="results/capacity/{method}/{family}/d{d}_n{n}_s{seed}.tsv",
         probes="results/capacity/{method}/{family}/d{d}_n{n}_s{seed}_probes.tsv",
+        # the job's own run time and memory (factmlp.jobstats: cached rules cannot have benchmark:)
+        benchmark="results/benchmarks/capacity/{method}/{family}/d{d}_n{n}_s{seed}.tsv",
     log:
         "logs/capacity/{method}/{family}/d{d}_n{n}_s{seed}.log",
     wildcard_constraints:
@@ -51,6 +53,7 @@ rule measure_fact_set:
         separators="results/rho/{family}/d{d}_n{n}_s{seed}.pt",
         summary=f"results/capacity/{CLOSED_FORM_DIR}/{{family}}/d{{d}}_n{{n}}_s{{seed}}.tsv",
         probes=f"results/capacity/{CLOSED_FORM_DIR}/{{family}}/d{{d}}_n{{n}}_s{{seed}}_probes.tsv",
+        benchmark=f"results/benchmarks/capacity/{CLOSED_FORM_DIR}/{{family}}/d{{d}}_n{{n}}_s{{seed}}.tsv",
     log:
         f"logs/capacity/{CLOSED_FORM_DIR}/{{family}}/d{{d}}_n{{n}}_s{{seed}}.log",
     cache: True
@@ -86,6 +89,7 @@ rule measure_quantized:
         capacity=lambda wc: sorted(set(quantized_inputs(wc).values())),
     output:
         table="results/quantized/{family}/d{d}_n{n}_s{seed}.tsv",
+        benchmark="results/benchmarks/quantized/{family}/d{d}_n{n}_s{seed}.tsv",
     log:
         "logs/quantized/{family}/d{d}_n{n}_s{seed}.log",
     cache: True

@@ -159,13 +159,35 @@ def editing_files():
 
 
 def benchmark_files():
-    """benchmark: files of the heavy experiment rules (cached rules cannot have one: Snakemake
-    forbids benchmark + cache on one rule, so artifact rules are cached and experiments timed)."""
-    files = [
-        f.replace("results/usability/", "results/benchmarks/usability/") for f in usability_files()
-    ]
-    files += [f.replace("results/editing/", "results/benchmarks/editing/") for f in editing_files()]
-    return sorted(set(files))
+    """{run-time record: rule} of every heavy job: the benchmark: files of the experiment rules
+    (usability, edits) and the records the cached rules write themselves as an output
+    (factmlp.jobstats; Snakemake forbids benchmark: on a cached rule). Each lies at its job's main
+    table's path under results/benchmarks/."""
+    bench = lambda f: f.replace("results/", "results/benchmarks/", 1)  # noqa: E731
+    jobs = {bench(f): "measure_usability" for f in usability_files()}
+    jobs |= {bench(f): "edit_facts" for f in editing_files()}
+    jobs |= {bench(f): "edit_base" for f in edit_base_tables()}
+    jobs |= {
+        f"results/benchmarks/capacity/{CLOSED_FORM_DIR}/{fam}/d{d}_n{n}_s{s}.tsv": "measure_fact_set"
+        for fam, d, n, s in fact_sets()
+    }
+    jobs |= {
+        bench(capacity_file(m, fam, d, n, s)): "measure_capacity"
+        for _, m, fam, d, n, s in capacity_jobs()
+        if is_trained(m)
+    }
+    jobs |= {bench(f): "measure_quantized" for f in quantized_files()}
+    nichani_rules = {
+        "linear": "nichani_memory_capacity",
+        "mlp": "nichani_memory_capacity",
+        "recall": "nichani_recall_capacity",
+        "tradeoff": "nichani_tradeoff",
+        "sequential": "nichani_sequential",
+    }
+    for part in nichani_parts():
+        if part in nichani_rules:  # stages: a second output of the sequential jobs
+            jobs |= {bench(f): nichani_rules[part] for f in nichani_files(part)}
+    return dict(sorted(jobs.items()))
 
 
 def usability_settings():
@@ -380,6 +402,8 @@ def report_table_inputs(wildcards):
         inputs["usability"] = "results/tables/usability.tsv"
     if EDIT_BASES:
         inputs["editing_best"] = "results/tables/editing_best.tsv"
+    if benchmark_files() and not REPLAY:  # a replay computes no job, so it has no run times
+        inputs["runtimes"] = "results/tables/runtimes.tsv"
     return inputs
 
 

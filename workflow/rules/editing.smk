@@ -7,6 +7,8 @@ rule edit_base:
     output:
         model="results/editing/{base}/s{seed}/base.pt",
         table="results/editing/{base}/s{seed}/base.tsv",
+        # the job's own run time and memory (factmlp.jobstats: cached rules cannot have benchmark:)
+        benchmark="results/benchmarks/editing/{base}/s{seed}/base.tsv",
     log:
         "logs/editing/{base}/s{seed}/base.log",
     cache: True

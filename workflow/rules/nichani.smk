@@ -7,6 +7,8 @@ rule nichani_memory_capacity:
     output:
         table="results/nichani/{am}/{memory}/d{d}_m{m}_s{seed}.tsv",
         probes="results/nichani/{am}/{memory}/d{d}_m{m}_s{seed}_probes.tsv",
+        # the job's own run time and memory (factmlp.jobstats: cached rules cannot have benchmark:)
+        benchmark="results/benchmarks/nichani/{am}/{memory}/d{d}_m{m}_s{seed}.tsv",
     log:
         "logs/nichani/{am}/{memory}/d{d}_m{m}_s{seed}.log",
     cache: True
@@ -28,6 +30,7 @@ rule nichani_recall_capacity:
     output:
         table="results/nichani/recall/d{d}_h{heads}_dh{dh}_m{m}_s{seed}.tsv",
         probes="results/nichani/recall/d{d}_h{heads}_dh{dh}_m{m}_s{seed}_probes.tsv",
+        benchmark="results/benchmarks/nichani/recall/d{d}_h{heads}_dh{dh}_m{m}_s{seed}.tsv",
     log:
         "logs/nichani/recall/d{d}_h{heads}_dh{dh}_m{m}_s{seed}.log",
     cache: True
@@ -48,6 +51,7 @@ rule nichani_recall_capacity:
 rule nichani_tradeoff:
     output:
         table="results/nichani/tradeoff/h{heads}_m{m}_s{seed}.tsv",
+        benchmark="results/benchmarks/nichani/tradeoff/h{heads}_m{m}_s{seed}.tsv",
     log:
         "logs/nichani/tradeoff/h{heads}_m{m}_s{seed}.log",
     cache: True
@@ -69,6 +73,7 @@ rule nichani_sequential:
     output:
         curve="results/nichani/sequential/{model}_s{seed}.tsv",
         stages="results/nichani/sequential/{model}_s{seed}_stages.tsv",
+        benchmark="results/benchmarks/nichani/sequential/{model}_s{seed}.tsv",
     log:
         "logs/nichani/sequential/{model}_s{seed}.log",
     cache: True
