@@ -417,3 +417,28 @@ def test_console_script_is_declared_and_runs(tmp_path):
     assert bad.returncode == 1, bad.stderr
     assert bad.stdout == ""
     assert bad.stderr.strip() == f"factmlp: error: {tmp_path / 'w.npy'}: no such file"
+
+
+def test_a_long_build_reports_its_stages_as_it_goes(tmp_path, capsys, monkeypatch):
+    """A build whose first probe waits on rho(V) of many values and on a codebook fit shows those
+    stages' progress on stderr while they run (not only once a probe ends), and -q silences it.
+    The stages log every PROGRESS_SECONDS; set to 0 here so that a small table shows every record."""
+    import factmlp.constructions.codebook as codebook
+    import factmlp.decodability as decodability
+
+    monkeypatch.setattr(decodability, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(codebook, "PROGRESS_SECONDS", 0.0)
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((600, D))
+    values /= np.linalg.norm(values, axis=1, keepdims=True)
+    np.save(tmp_path / "k.npy", rng.standard_normal((600, D)))
+    np.save(tmp_path / "v.npy", values)
+    args = ["build", str(tmp_path / "k.npy"), str(tmp_path / "v.npy"), "--size", "6", "--setting",
+            "codebook_steps=75"]
+    main([*args, "--out", str(tmp_path / "a.safetensors")])
+    err = capsys.readouterr().err
+    assert "  ... rho(V): 256 of 600 values solved" in err and "  ... rho(V): 512 of 600 values solved" in err, err
+    assert "  ... codebook m'=6: step 25 of 75" in err, err  # its first evaluation (eval_every 25)
+    assert err.index("rho(V): 256") < err.index("codebook m'=6")  # in the order the stages ran
+    main([*args, "--out", str(tmp_path / "b.safetensors"), "-q"])
+    assert "rho(V)" not in capsys.readouterr().err

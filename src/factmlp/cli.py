@@ -277,13 +277,17 @@ def _check_out(path: str, option: str, suffixes: tuple[str, ...]) -> None:
 
 
 class _ProbeProgress(logging.Handler):
-    """Progress of a smallest-size search, fed by :mod:`factmlp.capacity`'s per-probe log records.
+    """Progress of a smallest-size search, fed by the library's log records.
 
     :func:`~factmlp.capacity.measure_capacity` has no callback, but logs one record per probe (from
     its inner ``probe`` function, at INFO, or WARNING for a failed build) on the
-    ``factmlp.capacity`` logger: this handler counts those records. On a terminal it drives a tqdm
-    bar (the search's length is not known in advance, so the bar counts probes and shows the last
-    one); otherwise it writes one line per probe to stderr; ``quiet`` silences both.
+    ``factmlp.capacity`` logger: this handler counts those records. A probe can take minutes before
+    its record (the first one of a construction waits on rho(V) of every value, a codebook fit or GD
+    training): those stages log their own progress every few seconds (``factmlp.decodability``,
+    ``factmlp.constructions.codebook``, ``factmlp.training``), and this handler, listening on the
+    whole ``factmlp`` logger, shows each as the current status. On a terminal it drives a tqdm bar
+    (the search's length is not known in advance, so the bar counts probes and shows the latest
+    record); otherwise it writes one line per record to stderr; ``quiet`` silences both.
     """
 
     def __init__(self, *, quiet: bool, desc: str) -> None:
@@ -297,19 +301,22 @@ class _ProbeProgress(logging.Handler):
             self.bar = tqdm(desc=desc, unit=" probes", file=sys.stderr, leave=False, dynamic_ncols=True)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.funcName != "probe":
-            return
-        self.count += 1
         msg = record.getMessage()
-        if self.bar is not None:
-            self.bar.update(1)
-            # the last probe, without the method's name (the line is short)
-            self.bar.set_postfix_str(msg.split(" ", 1)[-1], refresh=True)
+        if record.name == "factmlp.capacity" and record.funcName == "probe":
+            self.count += 1
+            if self.bar is not None:
+                self.bar.update(1)
+                # the last probe, without the method's name (the line is short)
+                self.bar.set_postfix_str(msg.split(" ", 1)[-1], refresh=True)
+            elif not self.quiet:
+                print(f"  probe {self.count}: {msg}", file=sys.stderr, flush=True)
+        elif self.bar is not None:  # a long stage inside a probe: the bar moves with its records
+            self.bar.set_postfix_str(msg, refresh=True)
         elif not self.quiet:
-            print(f"  probe {self.count}: {msg}", file=sys.stderr, flush=True)
+            print(f"  ... {msg}", file=sys.stderr, flush=True)
 
     def __enter__(self) -> "_ProbeProgress":
-        self._logger = logging.getLogger("factmlp.capacity")
+        self._logger = logging.getLogger("factmlp")
         self._level = self._logger.level
         self._logger.addHandler(self)
         if self._logger.getEffectiveLevel() > logging.INFO:
@@ -395,7 +402,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             size, variant_label, variant = args.size, "", method
             _say(args.quiet, f"building {size_name}={size} ...")
         t_build = time.perf_counter()
-        mlp, info = variant.build(facts, size, seed=args.seed)
+        with _ProbeProgress(quiet=args.quiet, desc=f"building {size_name}={size}"):
+            mlp, info = variant.build(facts, size, seed=args.seed)
         build_seconds = time.perf_counter() - t_build
     except InfeasibleValuesError as exc:
         raise CLIError(f"{args.values}: {exc}") from None

@@ -72,7 +72,11 @@ __all__ = [
     "MAX_SECONDS",
 ]
 
+from .io import Heartbeat
+
 log = logging.getLogger("factmlp.decodability")
+#: seconds between two progress records of a long solve (INFO, logger factmlp.decodability)
+PROGRESS_SECONDS = 5.0
 
 
 class InfeasibleValuesError(ValueError):
@@ -505,8 +509,11 @@ def _solve(v: torch.Tensor, *, deadline: float, batch_size: int, tol: float, ini
     rho_hi = torch.zeros(n, dtype=torch.float64)
     seps = torch.zeros(n, d, dtype=torch.float64)
     scale = float(sq.max().sqrt())
+    beat, t0 = Heartbeat(PROGRESS_SECONDS), time.perf_counter()
 
     for start in range(0, n, batch_size):
+        if start and beat.due():  # a long table's progress (a build's first probe waits on it)
+            log.info("rho(V): %d of %d values solved (d=%d, %.0f s)", start, n, d, time.perf_counter() - t0)
         idx = torch.arange(start, min(start + batch_size, n))
         b = idx.numel()
         dots = v[idx] @ v.T  # (B, n)

@@ -12,12 +12,14 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
 
 __all__ = [
+    "Heartbeat",
     "atomic_path",
     "derive_seed",
     "tensor_digest",
@@ -140,6 +142,23 @@ TABLE_SUFFIXES = (".npy", ".pt", ".safetensors")
 #: metadata key marking a safetensors file written by :func:`save_mlp`, and its value
 MLP_FORMAT = "factmlp.GatedMLP"
 _MLP_TENSORS = ("gate.weight", "gate.bias", "up.weight", "up.bias", "down.weight", "down.bias")
+
+
+class Heartbeat:
+    """``due()`` is True at most once per ``every`` seconds (the first call included): a long loop
+    logs its progress through it, so that a log or a progress bar moves without one line per
+    iteration."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = float(every)
+        self._next = 0.0
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self.every
+        return True
 
 
 class AmbiguousTableError(ValueError):

@@ -67,6 +67,7 @@ numbers (seconds) plus the encoder's block-tridiagonal solve.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -76,10 +77,14 @@ import torch.nn.functional as F
 
 from ..decodability import cached_decodability
 from ..facts import FactSet
-from ..io import tensor_digest
+from ..io import Heartbeat, tensor_digest
 from ..methods import register
 from ..mlp import GatedMLP
 from .encoder_decoder import Construction, ConstructionSettings, build_encoder_decoder
+
+log = logging.getLogger("factmlp.constructions.codebook")
+#: seconds between two progress records of a long fit (INFO)
+PROGRESS_SECONDS = 5.0
 
 __all__ = ["CodebookSettings", "Codebook", "fit_codebook", "codebook_margins", "learned_codebook",
            "ConstructionCodebookSettings", "ConstructionCodebook"]
@@ -222,6 +227,7 @@ def fit_codebook(values: torch.Tensor, anchors: torch.Tensor, code_dim: int, *, 
     v32 = values.to(torch.float32)
     opt = torch.optim.Adam([dec, codes], lr=s.lr)
     stale, step = 0, 0
+    beat = Heartbeat(PROGRESS_SECONDS)
     for step in range(1, s.steps + 1):
         pos = (torch.randperm(len(anchors), generator=g)[: s.anchor_batch] if len(anchors) > s.anchor_batch
                else torch.arange(len(anchors)))
@@ -252,6 +258,9 @@ def fit_codebook(values: torch.Tensor, anchors: torch.Tensor, code_dim: int, *, 
                 else:
                     margins = codebook_margins(dec.detach(), codes.detach(), values, anchors)
             m = float(margins.min())
+            if beat.due():  # a long fit's progress (large value tables: minutes)
+                log.info("codebook m'=%d: step %d of %d, min margin %.3g (%.0f s)", code_dim, step, s.steps, m,
+                         time.perf_counter() - t0)
             if m > best[0] + s.rel_improve * abs(best[0]):
                 best = (m, dec.detach().to(torch.float64).clone(), codes.detach().to(torch.float64).clone(), step)
                 stale = 0
