@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import warnings
 import zipfile
 from html import unescape
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from conftest import (
@@ -242,3 +245,31 @@ def test_report_loads_nothing_from_the_network_and_holds_the_tables_page(tiny_re
     text = archive.read(f"report/{results[page[0]]['data_uri']}").decode("utf-8")
     for table in ("claims", "capacity", "usability", "editing_best", "runtimes"):
         assert f"<h2 id='{table}'>" in text, table
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium on this machine (Debian: apt-get install chromium)")
+def test_tables_page_renders_in_a_headless_browser(tiny_run, tmp_path):
+    """The tables page, opened offline by a real browser (headless Chromium, its DOM dumped after the
+    scripts ran), shows each table as a DataTables widget: every itables table is turned into a
+    `dataTable`, no longer hidden, with its rows counted from the TSV it came from."""
+    work = tiny_run[0]
+    page = work / "results" / "report" / "tables.html"
+    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    dom = proc.stdout
+    assert proc.returncode == 0 and "<h2" in dom, proc.stderr[-2000:]
+    static = page.read_text()
+    ids = re.findall(r'<table id="(itables_[0-9a-f_]+)"', static)
+    assert len(ids) == len(re.findall(r"<h2 id=", static)) >= 5, ids  # one interactive table per section
+    for table_id in ids:
+        tag = re.search(rf'<table id="{table_id}"[^>]*>', dom)
+        assert tag and "dataTable" in tag.group(0) and "hidden" not in tag.group(0), (table_id, tag)
+    rows = {name: len(pd.read_csv(path, sep="\t")) for name, path in
+            (("claims", work / "results" / "claims.tsv"), ("usability", work / "results/tables/usability.tsv"))}
+    for name, n in rows.items():  # tables longer than a page say how many rows they hold
+        section = dom.split(f'<h2 id="{name}">', 1)[1].split("<h2 id=", 1)[0]
+        assert f"of {n} entries" in section, (name, n, re.findall(r"Showing [^<]*", section))

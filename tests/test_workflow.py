@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -416,3 +417,35 @@ def test_gd_encdec_search_reads_the_constructions_table(tmp_path):
         inputs[lines["output"].split("/")[2]] = set(lines["input"].split(", "))
     assert inputs == {"gd_encdec": {f"results/facts/{point}.pt", f"results/capacity/closed_form/{point}.tsv"},
                       "gd": {f"results/facts/{point}.pt"}}, out
+
+
+def _dot_edges(dot: str) -> set[tuple[str, str]]:
+    """(from rule, to rule) of a `snakemake --rulegraph` DOT text."""
+    labels = dict(re.findall(r'^\s*(\d+)\[label = "([^"]+)"', dot, flags=re.M))
+    return {(labels[a], labels[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", dot, flags=re.M)}
+
+
+def _svg_edges(svg: Path) -> set[tuple[str, str]]:
+    """(from rule, to rule) of a Graphviz SVG: node ids from each node's <title>, labels from its <text>."""
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    root = ElementTree.parse(svg).getroot()
+    labels, edges = {}, set()
+    for g in root.iter("{http://www.w3.org/2000/svg}g"):
+        title = g.find("s:title", ns)
+        if g.get("class") == "node":
+            labels[title.text] = g.find("s:text", ns).text
+        elif g.get("class") == "edge":
+            edges.add(tuple(title.text.split("->")))
+    return {(labels[a], labels[b]) for a, b in edges}
+
+
+def test_committed_rule_graph_is_the_workflows(tmp_path):
+    """docs/rulegraph.svg (README) has exactly the rules and edges `snakemake --rulegraph` gives on
+    the default config; regenerate it with the README's command when a rule or an edge changes."""
+    proc = run_snakemake(tmp_path, "--rulegraph", "--configfile", ROOT / "config" / "config.yaml", timeout=300)
+    assert proc.returncode == 0, output_of(proc)
+    expected = _dot_edges(proc.stdout)
+    assert ("measure_fact_set", "all") in expected and len(expected) > 40, sorted(expected)
+    committed = _svg_edges(ROOT / "docs" / "rulegraph.svg")
+    assert committed == expected, (f"missing in docs/rulegraph.svg: {sorted(expected - committed)}; "
+                                   f"not in the workflow: {sorted(committed - expected)}")
