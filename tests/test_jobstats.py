@@ -36,7 +36,11 @@ def _child(mib: int, cpu_s: float) -> tuple[dict, float]:
 
 
 def test_peak_memory_and_cpu_time_follow_what_the_process_did():
+    ballast = bytearray(1200 * 2**20)  # a large parent: its peak must not leak into the children's
+    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
     (small, _), (big, waited) = _child(8, 0.1), _child(400, 0.6)
+    del ballast
+    assert small["max_rss"] < 1000, small  # the child's own peak (python, numpy), not the parent's
     assert big["max_rss"] - small["max_rss"] >= 350  # the 400 MiB array, in MiB (not KiB, not bytes)
     assert big["cpu_time"] >= 0.55 and small["cpu_time"] >= 0.05
     # wall time from the process's start: the CPU loop and the 0.5 s sleep at least, and no more
