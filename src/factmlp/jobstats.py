@@ -31,7 +31,8 @@ import time
 
 import pandas as pd
 
-__all__ = ["BENCHMARK_COLUMNS", "process_seconds", "peak_rss_mib", "job_benchmark", "write_job_benchmark", "runtime_summary"]
+__all__ = ["BENCHMARK_COLUMNS", "process_seconds", "peak_rss_mib", "job_benchmark", "write_job_benchmark",
+           "runtime_summary"]
 
 #: The columns of a Snakemake benchmark file (snakemake 9.27.1), in its order.
 BENCHMARK_COLUMNS = ["s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out", "mean_load",
