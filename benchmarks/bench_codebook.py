@@ -34,7 +34,7 @@ from factmlp.constructions.codebook import _FITS, ConstructionCodebookSettings, 
 from factmlp.constructions.encoder import EncoderFitError
 from factmlp.facts import FactSet, storage_report
 from factmlp.io import write_tsv
-from factmlp.methods import get_method
+from factmlp.registry import get_method
 from factmlp.training import GD, GDSettings
 
 

@@ -26,7 +26,7 @@ from factmlp.editing.editors import fit_deltas
 from factmlp.editing.experiment import EvalCache, corpus_facts, edit_plan, fact_embeddings, fact_mlp_seed, nonfact_ce
 from factmlp.editing.lm import EditLM
 from factmlp.io import write_tsv
-from factmlp.methods import get_method
+from factmlp.registry import get_method
 from factmlp.transformer import mlp_input_scale
 
 

@@ -38,9 +38,9 @@ import pandas as pd
 import torch
 import yaml
 
-from factmlp.config import load_schema
+from factmlp.config import fact_set_shape, load_schema
 from factmlp.decodability import decodability, summarize
-from factmlp.facts import draw_fact_set, fact_set_shape
+from factmlp.facts import draw_fact_set
 from factmlp.geometries import choose_geometries, log_inv_rho2, median_rho, spread
 from factmlp.io import write_tsv
 

@@ -26,7 +26,8 @@ import yaml
 from factmlp.capacity import capacity_tables
 from factmlp.claims.capacity import closed_form_claims, closed_form_points
 from factmlp.claims.common import SWEEP_NAMES, is_closed_form, is_v2_builder
-from factmlp.facts import draw_fact_set, fact_set_shape
+from factmlp.config import fact_set_shape
+from factmlp.facts import draw_fact_set
 
 
 def _write(df: pd.DataFrame, path: Path) -> None:

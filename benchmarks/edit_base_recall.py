@@ -39,7 +39,7 @@ from factmlp.editing.experiment import (
     train_base,
 )
 from factmlp.io import write_tsv
-from factmlp.methods import get_method
+from factmlp.registry import get_method
 
 BASE_DEFAULTS = dict(epochs=100, batch_size=64, lr=3e-3, schedule="cosine", warmup=0.05, decoy_fraction=0.8,
                      n_decoys=16)

@@ -29,7 +29,7 @@ from factmlp.editing.experiment import (
     fact_mlp_seed,
     train_base,
 )
-from factmlp.methods import get_method
+from factmlp.registry import get_method
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ from factmlp.editing.experiment import (
     train_base,
 )
 from factmlp.io import write_tsv
-from factmlp.methods import get_method
+from factmlp.registry import get_method
 
 SETTINGS = [(64, 256, 48), (128, 256, 80), (256, 256, 120)]
 BIG = (256, 4096, 224)

@@ -29,7 +29,7 @@ from factmlp.editing.corpus import make_corpus
 from factmlp.editing.experiment import corpus_facts, fact_embeddings, fact_mlp_seed
 from factmlp.facts import FactSet, evaluate_mlp
 from factmlp.io import write_tsv
-from factmlp.methods import get_method
+from factmlp.registry import get_method
 
 ALPHAS = (1.0, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5)
 

@@ -34,7 +34,7 @@ import torch
 
 from factmlp.capacity import measure_capacity
 from factmlp.facts import FactSet, draw_fact_set, evaluate_mlp
-from factmlp.methods import get_method
+from factmlp.registry import get_method
 from factmlp.tables import settings_json
 from factmlp.training import GDSettings, train_gated_mlp
 

@@ -68,10 +68,11 @@ import pandas as pd
 import torch
 
 from factmlp.capacity import measure_capacity
+from factmlp.config import fact_set_shape
 from factmlp.decodability import cached_decodability, summarize
-from factmlp.facts import draw_fact_set, fact_set_shape
-from factmlp.methods import get_method, is_trained
+from factmlp.facts import draw_fact_set
 from factmlp.mlp import GatedMLP
+from factmlp.registry import get_method, is_trained
 from factmlp.tables import JOB_COLUMNS, settings_json
 
 # ----------------------------------------------------------------------------- settings

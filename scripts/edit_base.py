@@ -6,7 +6,7 @@ import torch
 from factmlp.editing.experiment import BaseSettings, make_base, save_base
 from factmlp.io import setup_logging, write_tsv
 from factmlp.jobstats import write_job_benchmark
-from factmlp.methods import get_method
+from factmlp.registry import get_method
 from factmlp.tables import settings_json
 
 log = setup_logging(snakemake.log[0])  # noqa: F821

@@ -5,7 +5,7 @@ import torch
 
 from factmlp.editing.experiment import EditSettings, load_base, run_edits
 from factmlp.io import setup_logging, write_tsv
-from factmlp.methods import get_method
+from factmlp.registry import get_method
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821

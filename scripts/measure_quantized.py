@@ -7,8 +7,8 @@ from factmlp.devices import acquire_device, gpus_requested
 from factmlp.facts import FactSet
 from factmlp.io import setup_logging, write_tsv
 from factmlp.jobstats import write_job_benchmark
-from factmlp.methods import is_trained
 from factmlp.quantize import quantized_tables
+from factmlp.registry import is_trained
 
 log = setup_logging(snakemake.log[0])  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821

@@ -6,7 +6,7 @@ import torch
 from factmlp.devices import acquire_device, gpus_requested
 from factmlp.facts import FactSet
 from factmlp.io import setup_logging, write_tsv
-from factmlp.methods import get_method, is_trained
+from factmlp.registry import get_method, is_trained
 from factmlp.schemas import schema_columns
 from factmlp.tables import settings_json
 from factmlp.transformer import AttentionSettings, RecallTask

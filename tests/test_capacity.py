@@ -11,8 +11,9 @@ import torch
 
 from factmlp.capacity import CapacityResult, Probe, gallop_bisect, measure_capacity, search_min_width
 from factmlp.facts import FactSet, evaluate_mlp, make_mapping
-from factmlp.methods import METHODS, Method, get_method
+from factmlp.methods import METHODS, Method
 from factmlp.mlp import GatedMLP
+from factmlp.registry import get_method
 from factmlp.training import TrainingDivergedError
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # torch on 1 thread (conftest)

@@ -19,7 +19,7 @@ from factmlp.capacity import measure_capacity
 from factmlp.constructions.codebook import CodebookSettings, ConstructionCodebook, codebook_margins, fit_codebook
 from factmlp.embeddings import make_key_value_tables
 from factmlp.facts import FactSet, make_mapping
-from factmlp.methods import get_method
+from factmlp.registry import get_method
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

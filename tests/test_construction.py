@@ -32,8 +32,9 @@ from factmlp.constructions.ntk import NTK, NTKUStar, NTKWhitened
 from factmlp.decodability import InfeasibleValuesError, decodability
 from factmlp.embeddings import make_key_value_tables
 from factmlp.facts import FactSet, evaluate_mlp, make_mapping
-from factmlp.methods import METHODS, get_method, method_names
+from factmlp.methods import METHODS
 from factmlp.mlp import GatedMLP
+from factmlp.registry import get_method, method_names
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # torch on 1 thread (conftest)
 

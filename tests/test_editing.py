@@ -36,7 +36,7 @@ from factmlp.editing.experiment import (
     scores,
     train_base,
 )
-from factmlp.methods import get_method
+from factmlp.registry import get_method
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -317,7 +317,7 @@ def test_draw_fact_set_follows_its_family_and_seed():
 
 
 def test_fact_set_shape_ties_only_tied_families():
-    from factmlp.facts import fact_set_shape
+    from factmlp.config import fact_set_shape
 
     assert fact_set_shape(64, {"kind": "spike"}, tied=True, values_per_key=0.5) == (True, 64)
     assert fact_set_shape(64, {"kind": "spike", "keys": "spherical"}, tied=True, values_per_key=0.5) == (False, 32)

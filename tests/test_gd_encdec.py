@@ -22,8 +22,8 @@ from factmlp.constructions.gd_encdec import GDEncDec, GDEncDecFree, construction
 from factmlp.embeddings import make_key_value_tables
 from factmlp.facts import FactSet, evaluate_mlp, make_mapping
 from factmlp.io import write_tsv
-from factmlp.methods import get_method, reference_of
 from factmlp.mlp import GatedMLP
+from factmlp.registry import get_method, reference_of
 from factmlp.tables import settings_json
 from factmlp.training import TrainingDivergedError
 

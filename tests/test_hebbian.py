@@ -17,7 +17,7 @@ from factmlp.constructions.hebbian import (
 )
 from factmlp.embeddings import make_key_value_tables
 from factmlp.facts import FactSet, evaluate_mlp, make_mapping
-from factmlp.methods import get_method
+from factmlp.registry import get_method
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -14,8 +14,9 @@ from numpy.polynomial import hermite_e
 from factmlp.constructions.ntk import NTK, NTKSettings, build_ntk_mlp, hermite
 from factmlp.embeddings import make_embeddings
 from factmlp.facts import FactSet, evaluate_mlp, make_mapping
-from factmlp.methods import METHODS, Method, get_method, method_names
+from factmlp.methods import METHODS, Method
 from factmlp.mlp import ACTIVATIONS, GatedMLP, activation_fn
+from factmlp.registry import get_method, method_names
 from factmlp.training import GD, GDSettings
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
@@ -308,3 +309,40 @@ def test_ntk_key_chunks_give_the_unchunked_hebbian_sum(monkeypatch):
     full = evaluate_mlp(chunked, facts)
     small = evaluate_mlp(chunked, facts, batch_size=5)
     assert full["accuracy"] == small["accuracy"] and full["min_margin"] == pytest.approx(small["min_margin"], abs=1e-12)
+
+
+def test_registry_manifest_is_the_registered_classes():
+    """factmlp.registry.BUILTIN answers name, trained and reference without importing the method
+    modules: each line must be what the class registered under that name says, defined in the
+    module the line names, and every registered built-in must have a line."""
+    from factmlp.registry import BUILTIN, load_builtin
+
+    classes = load_builtin()
+    builtin_classes = {n: c for n, c in classes.items() if c.__module__.startswith("factmlp.")}
+    assert set(builtin_classes) == set(BUILTIN), sorted(set(builtin_classes) ^ set(BUILTIN))
+    for name, line in BUILTIN.items():
+        cls = classes[name]
+        assert (cls.__module__, cls.trained, cls.reference) == (line.module, line.trained, line.reference), name
+
+
+def test_registry_lookups_import_no_method_module_and_no_torch():
+    """method_names, is_trained and reference_of answer in a fresh interpreter where torch cannot be
+    imported (what `snakemake --lint` parses the workflow with)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'torch': raise ImportError('torch blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from factmlp.registry import method_names, is_trained, reference_of\n"
+        "print(len(method_names()), is_trained('gd'), reference_of('gd_encdec'))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('factmlp.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    first, loaded = out.stdout.splitlines()
+    assert first == f"{len(method_names())} True construction"
+    assert loaded == "['factmlp.methods', 'factmlp.registry']", loaded

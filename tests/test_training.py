@@ -9,8 +9,8 @@ import torch
 
 from factmlp.embeddings import make_key_value_tables
 from factmlp.facts import FactSet, evaluate_mlp, make_mapping
-from factmlp.methods import get_method
 from factmlp.mlp import GatedMLP
+from factmlp.registry import get_method
 from factmlp.training import GDSettings, TrainingDivergedError, resolve_device, train_gated_mlp
 
 SMALL = GDSettings(epochs=3000, lr=1e-2)

@@ -15,8 +15,8 @@ from factmlp.constructions.ntk import build_ntk_mlp
 from factmlp.decodability import decodability
 from factmlp.embeddings import make_embeddings
 from factmlp.facts import FactSet, make_mapping
-from factmlp.methods import get_method
 from factmlp.mlp import GatedMLP
+from factmlp.registry import get_method
 from factmlp.whitening import (
     choose_whitening,
     fold_whitening,

@@ -26,7 +26,7 @@ from conftest import (
     output_of,
     run_snakemake,
 )
-from factmlp.methods import is_trained
+from factmlp.registry import is_trained
 
 
 def _expected_stats(config: dict) -> dict[str, int]:

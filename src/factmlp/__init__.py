@@ -8,7 +8,8 @@ Modules and packages, one per concept:
 - :mod:`factmlp.geometries`    value geometries for the rho law, chosen by rho alone (claim C3's design)
 - :mod:`factmlp.whitening`     whitening of value tables (the whitened methods)
 - :mod:`factmlp.mlp`           the gated MLP every method returns
-- :mod:`factmlp.methods`       the builder interface and registry (``ntk``, ``gd``, ...)
+- :mod:`factmlp.methods`       the builder interface (``Method``, ``register``)
+- :mod:`factmlp.registry`      methods by name (``get_method``, ``method_names``; ``ntk``, ``gd``, ...)
 - :mod:`factmlp.training`      gradient-descent training of gated MLPs (the GD baseline)
 - :mod:`factmlp.constructions` the constructions (Dugan et al.'s encoder-decoder, its codebook
   variant, the v2 Hebbian builders, NTK / Nichani et al.) and the GD-trained encoder-decoder

@@ -189,7 +189,7 @@ def capacity_tables(facts: FactSet, methods: dict[str, dict], *, family: str, se
     the methods built from another method's result (:attr:`~factmlp.methods.Method.reference`, e.g.
     ``gd_encdec`` at the construction's m'); such a method is pinned to its reference's row first,
     and the row's ``settings`` then record the pinned sizes."""
-    from .methods import get_method
+    from .registry import get_method
     from .tables import JOB_COLUMNS, settings_json
 
     summaries, probes = [], []

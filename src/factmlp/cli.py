@@ -14,7 +14,7 @@ file with several tensors takes the one named by ``--keys-tensor`` (``--values-t
 ``--map-tensor``), else the one called ``keys`` (``values``, ``map``/``mapping``), so a saved
 :class:`~factmlp.facts.FactSet` serves as all three.
 
-This module is a thin layer over the library: :func:`~factmlp.methods.get_method`,
+This module is a thin layer over the library: :func:`~factmlp.registry.get_method`,
 :func:`~factmlp.capacity.measure_capacity`, :func:`~factmlp.facts.evaluate_mlp`,
 :func:`~factmlp.decodability.decodability` and the readers and writers of :mod:`factmlp.io`. It
 never reads the workflow's config: a method's defaults are its ``Settings`` dataclass (for
@@ -191,12 +191,12 @@ def _coerce(method: str, key: str, value, default):
 def parse_settings(method: str, items: Sequence[str]) -> dict:
     """``--setting key=value`` options as a settings dict of ``method``, checked against its
     ``Settings`` dataclass (unknown method, unknown key, malformed item or wrong type: CLIError)."""
-    from .methods import METHODS, method_names
+    from .registry import load_builtin, method_names
 
     known_methods = method_names()
     if method not in known_methods:
         raise CLIError(f"unknown method {method!r}; known methods: {', '.join(known_methods)}")
-    cls = METHODS[method]
+    cls = load_builtin()[method]
     fields = {f.name for f in dataclasses.fields(cls.Settings)}
     defaults = cls.Settings()
     settings: dict = {}
@@ -237,7 +237,7 @@ def _check_device(method: str, device) -> None:
 
 def make_method(name: str, settings: dict):
     """The method object; its ``Settings`` checks (e.g. a negative ``fewer_buckets``) become CLIError."""
-    from .methods import get_method
+    from .registry import get_method
 
     try:
         return get_method(name, **settings)

@@ -33,11 +33,21 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["canonical_order", "ConfigError", "validate_config", "load_schema", "registered_names", "editing_for_base"]
+__all__ = ["canonical_order", "ConfigError", "validate_config", "load_schema", "registered_names", "editing_for_base",
+           "fact_set_shape"]
 
 
 class ConfigError(ValueError):
     """A configuration error; the message names the offending key."""
+
+
+def fact_set_shape(n_keys: int, family: dict, *, tied: bool, values_per_key: float) -> tuple[bool, int]:
+    """(tied, |V|) of a fact set with ``n_keys`` keys of ``family`` (its config entry): keys and
+    values are one table when the config ties them and the family has no ``keys: spherical``;
+    otherwise |V| = max(1, round(values_per_key * n_keys)). Here, not in :mod:`factmlp.facts`: the
+    workflow sizes its jobs with it at parse time, which must not import torch."""
+    tied = bool(tied) and family.get("keys", "tied") == "tied"
+    return tied, int(n_keys) if tied else max(1, round(values_per_key * int(n_keys)))
 
 
 def _key(path) -> str:
@@ -80,12 +90,12 @@ def load_schema(path: str | os.PathLike, *, methods: list[str] | None = None) ->
 
 def registered_names(*, methods: list[str] | None = None) -> dict[str, list[str]]:
     """The lists of names the schema reads (``x-enum-from``): ``methods`` (the registry,
-    :func:`factmlp.methods.method_names`, unless given), ``editors``
+    :func:`factmlp.registry.method_names`, unless given), ``editors``
     (:data:`factmlp.editing.experiment.EDITORS`) and ``family_kinds``
     (:data:`factmlp.embeddings.FAMILY_KINDS`)."""
     from .editing.experiment import EDITORS
     from .embeddings import FAMILY_KINDS
-    from .methods import method_names
+    from .registry import method_names
 
     return {"methods": list(method_names() if methods is None else methods), "editors": list(EDITORS),
             "family_kinds": list(FAMILY_KINDS)}
@@ -136,7 +146,7 @@ RUNTIME_KEYS = ("device", "resources")
 def validate_config(config: dict, schema_path: str | os.PathLike, *, methods: list[str] | None = None) -> dict:
     """Validate ``config`` in place (schema defaults filled in) and return it.
 
-    ``methods``: registered method names (default: :func:`factmlp.methods.method_names`).
+    ``methods``: registered method names (default: :func:`factmlp.registry.method_names`).
     Raises :class:`ConfigError` naming the first offending key.
     """
     import jsonschema
@@ -228,7 +238,7 @@ def _locate(err) -> tuple[str, str]:
 
 def _check_names(config: dict, methods: list[str] | None) -> None:
     if methods is None:
-        from .methods import method_names
+        from .registry import method_names
 
         methods = method_names()
     families = config["embeddings"]["families"]
@@ -270,7 +280,7 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
                  "method unless it has a name: give each base of one method a distinct name)")
         seen.add(name)
         if base.get("settings"):
-            from .methods import get_method
+            from .registry import get_method
 
             try:
                 get_method(base["method"], **{**(config["methods"].get(base["method"]) or {}), **base["settings"]})
@@ -355,7 +365,7 @@ def _sweep_points(config: dict):
 def _check_method_settings(config: dict, fail) -> None:
     """Build every configured ``methods.<name>`` once, so that a setting the method itself rejects
     (beyond the schema's types and ranges) fails now rather than in every job of the method."""
-    from .methods import get_method
+    from .registry import get_method
 
     for name, settings in config["methods"].items():
         try:
@@ -371,7 +381,7 @@ def _check_references(config: dict, fail) -> None:
     construction's m' and buckets, :attr:`factmlp.methods.Method.reference`) needs that method's
     capacity row at every point it runs: each sweep that lists it must list the reference too, and
     an editing base (no capacity search) cannot be one."""
-    from .methods import reference_of
+    from .registry import reference_of
 
     def ref(method):
         try:
@@ -404,7 +414,7 @@ def _fixed_bucket_size(settings) -> int:
 def _check_bucket_sizes(config: dict, fail) -> None:
     """A fixed construction bucket size b > d with (ceil(N/b) + 1) d < N keys leaves the encoder
     fewer unknowns than keys (factmlp.constructions.encoder.fit_piecewise_encoder raises)."""
-    from .methods import get_method
+    from .registry import get_method
 
     def check(method, settings, d, n, where, key):
         try:
@@ -444,7 +454,7 @@ def _check_usability_key_norms(config: dict, fail) -> None:
             spec = families[fam]
             if spec.get("normalize", True) or spec["kind"] == "spherical" or spec.get("keys", "tied") != "tied":
                 continue
-            from .facts import draw_fact_set, fact_set_shape
+            from .facts import draw_fact_set
             from .transformer import mlp_input_scale
 
             for p in sweep["points"]:
@@ -527,7 +537,6 @@ def _check_families(used, points, families, where, fail, facts) -> None:
     the rows a fact set draws (|K|, |V| or |K| + |V|: factmlp.embeddings.table_rows) <= the
     vocabulary for MiniLM (factmlp.embeddings.family_max_rows)."""
     from .embeddings import MINILM_DIM, family_max_rows, table_rows
-    from .facts import fact_set_shape
 
     for j, fam in enumerate(used):
         if fam not in families:

@@ -151,14 +151,6 @@ def evaluate_mlp(mlp: torch.nn.Module, facts: FactSet, *, batch_size: int = 4096
     return storage_report(outs, facts.values, facts.mapping, batch_size=batch_size)
 
 
-def fact_set_shape(n_keys: int, family: dict, *, tied: bool, values_per_key: float) -> tuple[bool, int]:
-    """(tied, |V|) of a fact set with ``n_keys`` keys of ``family`` (its config entry): keys and
-    values are one table when the config ties them and the family has no ``keys: spherical``;
-    otherwise |V| = max(1, round(values_per_key * n_keys))."""
-    tied = bool(tied) and family.get("keys", "tied") == "tied"
-    return tied, int(n_keys) if tied else max(1, round(values_per_key * int(n_keys)))
-
-
 def draw_fact_set(family: dict, n_keys: int, n_values: int, d: int, *, tied: bool, mapping: str, seed: int,
                   meta: dict | None = None) -> FactSet:
     """One fact set (K, V, f) of an embedding family: ``family`` is its config entry (``kind`` and the

@@ -4,10 +4,15 @@ A method turns ``(fact_set, width, seed)`` into a :class:`~factmlp.mlp.GatedMLP`
 metrics. The capacity search, the Transformer experiments and the editing experiments only
 see this interface, so GD, NTK and the constructions replace each other in one sweep.
 
+This module is the interface only: :class:`Method`, :func:`register` and the store
+:data:`METHODS`. Finding a method by name (and importing the module that defines it) is
+:mod:`factmlp.registry`'s job, so imports go one way: registry -> method modules -> methods.
+
 Adding a method: subclass :class:`Method`, give it a ``name`` and a settings dataclass
-``Settings``, decorate it with :func:`register`, import its module in :func:`_load_builtin`, and
-give its settings a block under the config schema's ``methods``. The registry is the one list of
-method names: the schema's method enum is filled in from it (:func:`factmlp.config.load_schema`)
+``Settings``, decorate it with :func:`register`, add a line for it to
+:data:`factmlp.registry.BUILTIN` (its module and kind; a test checks the line against the class),
+and give its settings a block under the config schema's ``methods``. The registry is the one list
+of method names: the schema's method enum is filled in from it (:func:`factmlp.config.load_schema`)
 and the figures need no list of methods (:mod:`factmlp.plots.common`).
 """
 
@@ -15,12 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from .facts import FactSet
-from .mlp import GatedMLP
+if TYPE_CHECKING:  # annotations only: this module imports no torch (factmlp.registry reads it at parse time)
+    from .facts import FactSet
+    from .mlp import GatedMLP
 
-__all__ = ["Method", "METHODS", "register", "get_method", "method_names", "is_trained", "reference_of"]
+__all__ = ["Method", "METHODS", "register"]
 
 METHODS: dict[str, type["Method"]] = {}
 
@@ -103,43 +109,3 @@ def register(cls: type[Method]) -> type[Method]:
         raise ValueError(f"method {cls.name!r} is registered twice")
     METHODS[cls.name] = cls
     return cls
-
-
-def method_names() -> list[str]:
-    _load_builtin()
-    return sorted(METHODS)
-
-
-def is_trained(name: str) -> bool:
-    """Whether method ``name`` trains by gradient descent (see :attr:`Method.trained`)."""
-    _load_builtin()
-    if name not in METHODS:
-        raise KeyError(f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS))}")
-    return METHODS[name].trained
-
-
-def reference_of(name: str) -> str | None:
-    """The method whose capacity result method ``name`` is built from (see :attr:`Method.reference`)."""
-    _load_builtin()
-    if name not in METHODS:
-        raise KeyError(f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS))}")
-    return METHODS[name].reference
-
-
-def get_method(name: str, **settings) -> Method:
-    """The method called ``name`` with its settings (unknown keys raise, naming them)."""
-    _load_builtin()
-    if name not in METHODS:
-        raise KeyError(f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS))}")
-    cls = METHODS[name]
-    known = {f.name for f in dataclasses.fields(cls.Settings)}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise ValueError(f"method {name!r} has no setting(s) {unknown}; known: {sorted(known)}")
-    return cls(cls.Settings(**settings))
-
-
-def _load_builtin() -> None:
-    # importing the modules runs their @register decorators
-    from . import training  # noqa: F401
-    from .constructions import codebook, encoder_decoder, gd_encdec, hebbian, ntk  # noqa: F401

@@ -211,7 +211,7 @@ def quantized_tables(facts: FactSet, methods: dict[str, dict], float_rows: dict[
     (method, format) led by the job's columns. ``float_rows``: each method's capacity row on this
     fact set (and the rows of the methods they are built from, e.g. the construction's for
     ``gd_encdec``)."""
-    from .methods import get_method
+    from .registry import get_method
     from .tables import JOB_COLUMNS, settings_json
 
     rows = []

@@ -6,9 +6,8 @@ from pathlib import Path
 
 from factmlp.claims.design import claim_designs
 from factmlp.codehash import code_hash
-from factmlp.config import canonical_order, editing_for_base, validate_config
-from factmlp.facts import fact_set_shape
-from factmlp.methods import is_trained, method_names, reference_of
+from factmlp.config import canonical_order, editing_for_base, fact_set_shape, validate_config
+from factmlp.registry import is_trained, method_names, reference_of
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 # keys sorted at every level: job params (dicts taken from the config) then follow the config's

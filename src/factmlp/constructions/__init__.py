@@ -17,7 +17,7 @@ Trained:
 - :mod:`factmlp.constructions.gd_encdec`        the construction's encoder-decoder architecture
   (its m', buckets and decoder) with its weights trained by GD (``gd_encdec``, ``gd_encdec_free``)
 
-:func:`factmlp.methods.get_method` imports these modules (running their ``@register``); the
+:func:`factmlp.registry.get_method` imports these modules (running their ``@register``); the
 package itself imports none, so that a job's code hash (``factmlp.codehash``) covers only the
 modules it uses.
 """

@@ -150,7 +150,7 @@ def construction_architecture(facts: FactSet, row: dict) -> dict:
     Where the construction stored nothing up to its cap, m' is its cap (``max_size``: d for an
     orthogonal P) and B the fewest buckets among its variants, the largest architecture it tried
     (a warning says so; the construction's own row then reports ``found`` false)."""
-    from ..methods import get_method
+    from ..registry import get_method
 
     if (int(row["d"]), int(row["n_facts"])) != (facts.d, facts.n_facts):
         raise ValueError(f"the {row['method']} row is of d={row['d']}, {row['n_facts']} facts, not of this fact set "

@@ -257,7 +257,7 @@ def _builder(family: str, memory: str, m: int, train: TrainSettings, ntk: dict):
         if memory == "trained":
             return lambda facts, seed: train_relu_mlp(facts, m, settings=train, seed=seed)
         if memory == "ntk":
-            from ..methods import get_method
+            from ..registry import get_method
 
             method = get_method("ntk", **ntk)
             return lambda facts, seed: method.build(facts, m, seed=seed)

@@ -1,6 +1,6 @@
 """The palette, method order and file output shared by every figure.
 
-Why no list of method names here: the method registry (:mod:`factmlp.methods`) is the one list
+Why no list of method names here: the method registry (:mod:`factmlp.registry`) is the one list
 of methods, and the config schema reads it (:func:`factmlp.config.load_schema`). The plots only
 keep *style*: :data:`PALETTE` gives the Dugan et al. colours to the methods it names, and its
 order is the legend order. A method it does not name (a newly registered one) still plots: it
