@@ -21,20 +21,18 @@ from scipy.optimize import linprog
 from factmlp.capacity import measure_capacity
 from factmlp.constructions import encoder_decoder as ed
 from factmlp.constructions.encoder_decoder import (
-    Construction,
     ConstructionJL,
     ConstructionSettings,
-    ConstructionWhitened,
     build_encoder_decoder,
     jl_projection,
 )
-from factmlp.constructions.ntk import NTK, NTKUStar, NTKWhitened
+from factmlp.constructions.ntk import NTK
 from factmlp.decodability import InfeasibleValuesError, decodability
 from factmlp.embeddings import make_key_value_tables
 from factmlp.facts import FactSet, evaluate_mlp, make_mapping
 from factmlp.methods import METHODS
 from factmlp.mlp import GatedMLP
-from factmlp.registry import get_method, method_names
+from factmlp.registry import get_method
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # torch on 1 thread (conftest)
 
@@ -350,14 +348,6 @@ def test_measure_capacity_construction(family):
 
 # --------------------------------------------------------------------------- registry
 
-
-def test_registry_contains_the_construction_variants():
-    names = set(method_names())
-    assert {"construction", "construction_whitened", "ntk", "ntk_whitened", "ntk_ustar"} <= names
-    assert METHODS["construction"] is Construction
-    assert METHODS["construction_whitened"] is ConstructionWhitened
-    assert METHODS["ntk_whitened"] is NTKWhitened
-    assert METHODS["ntk_ustar"] is NTKUStar
 
 
 def test_settings_defaults_differ_as_documented():

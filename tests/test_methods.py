@@ -14,7 +14,7 @@ from numpy.polynomial import hermite_e
 from factmlp.constructions.ntk import NTK, NTKSettings, build_ntk_mlp, hermite
 from factmlp.embeddings import make_embeddings
 from factmlp.facts import FactSet, evaluate_mlp, make_mapping
-from factmlp.methods import METHODS, Method
+from factmlp.methods import Method
 from factmlp.mlp import ACTIVATIONS, GatedMLP, activation_fn
 from factmlp.registry import get_method, method_names
 from factmlp.training import GD, GDSettings
@@ -85,11 +85,14 @@ def test_bad_width_and_activation():
 # --------------------------------------------------------------------------- registry
 
 
-def test_builtin_methods_registered():
-    names = method_names()
-    assert names == sorted(names)
-    assert {"gd", "ntk"} <= set(names)
-    assert METHODS["ntk"] is NTK and METHODS["gd"] is GD
+def test_lookup_by_name_builds_the_named_class_with_its_settings():
+    assert method_names() == sorted(method_names())
+    gd = get_method("gd", lr=0.5)
+    assert type(gd) is GD and gd.settings.lr == 0.5 and type(get_method("ntk")) is NTK
+    with pytest.raises(KeyError, match="unknown method 'gdd'; known methods: .*construction.*gd.*ntk"):
+        get_method("gdd")
+    with pytest.raises(ValueError, match=r"no setting\(s\) \['learning_rate'\]"):
+        get_method("gd", learning_rate=0.5)
 
 
 def test_every_method_declares_its_search_interface():
