@@ -6,8 +6,8 @@ The encoder is a piecewise-linear matrix function along one random direction w:
     e(x) = M(w \cdot x)\, x, \qquad M(z) = M_0 + \sum_{\gamma} \mathrm{ReLU}(z - t_\gamma) A_\gamma ,
 
 which is exactly a gated MLP: neuron (gamma, j) has gate row w with bias -t_gamma, up-projection
-row A_gamma[j] and writes to code coordinate j. (shared/research/construction_notes.md; our
-reading of Dugan et al.'s "encoder gadgets": each bucket of keys is one gadget, active only
+row A_gamma[j] and writes to code coordinate j. (Our reading of Dugan et al. 2025's "encoder
+gadgets": each bucket of keys is one gadget, active only
 between its knots, solved in closed form.)
 
 Recipe

@@ -1,6 +1,6 @@
 r"""ROME, MEMIT and AlphaEdit on the fact MLP's down projection, and MLP swapping.
 
-Notation (shared/research/editing_methods.md): W (d x h) is the fact MLP's last linear layer, a key
+Notation (ROME's and MEMIT's papers, Meng et al. 2022, 2023): W (d x h) is the fact MLP's last linear layer, a key
 k (h) its input at the last position of a sentence (the gated hidden activation), K1 (h x u) the
 keys of the facts to edit, Kp (h x n_p) the keys of the preserved facts (template 0, as the
 hebbian-mlps tiny-model baselines do), R (d x u) the residuals. All solves in float64.

@@ -1,9 +1,10 @@
 """The editing experiment: train the base model once, then edit a fraction of its facts with each
 method over a small hyperparameter grid, and score the result.
 
-Metrics (shared/research/editing_methods.md, Sec. 6; accuracy = argmax over the object tokens at
-the last position, the answer candidates, as the storage criterion takes argmax over V and
-CounterFact compares the new object with the old one):
+Metrics (CounterFact's efficacy / paraphrase / specificity, as ROME, MEMIT and AlphaEdit report
+them; accuracy = argmax over the object tokens at the last position, the answer candidates, as
+the storage criterion takes argmax over V and CounterFact compares the new object with the old
+one):
 efficacy (edited facts, the edit sentence = template 0), paraphrase (edited facts, their other
 training templates 1..n_train-1, which the base model was trained on: the hebbian-mlps protocol,
 where the base sees every template and an edit must carry over to the fact's other phrasings),

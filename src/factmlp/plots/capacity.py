@@ -28,7 +28,7 @@ def capacity_figure(df: pd.DataFrame, *, sweep: str) -> plt.Figure:
 
     A search that found no storing size up to its maximum is not dropped: it is drawn as an
     upward triangle at the parameters of the largest size probed (``max_probed_params``), a lower
-    bound on that method's min params (shared/claims.md)."""
+    bound on that method's min params (claims revision 3, docs/claims.md)."""
     every = df[df["sweep"] == sweep]
     rows = every[every["found"].astype(bool)].copy()
     if rows.empty:

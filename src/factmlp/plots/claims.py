@@ -26,7 +26,7 @@ from .common import _palette
 
 __all__ = ["C2_THRESHOLDS", "c2_ratio_figure", "note_figure", "rho_fit_figure"]
 
-#: Claim C2's pass thresholds (shared/claims.md): every point >= 5x, one point >= 20x.
+#: Claim C2's pass thresholds (claims revision 3, docs/claims.md): every point >= 5x, one point >= 20x.
 C2_THRESHOLDS = (5.0, 20.0)
 
 # One marker per seed (cycled past the fourth seed); fitted lines take the seed's line style.
