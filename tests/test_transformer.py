@@ -15,12 +15,12 @@ from factmlp.transformer import (
     AttentionSettings,
     RecallTask,
     RecallTransformer,
-    _rope,
     build_vocab,
     identity_fact_set,
     mlp_input_scale,
     recall_accuracy,
     rms_norm,
+    rope,
     train_attention,
 )
 
@@ -53,11 +53,11 @@ def test_rope_is_a_rotation_depending_on_relative_position_only():
     g = torch.Generator().manual_seed(0)
     q, k = torch.randn(1, 8, generator=g, dtype=torch.float64), torch.randn(1, 8, generator=g, dtype=torch.float64)
     def score(m, n):
-        return float((_rope(q, torch.tensor([m]), 100.0) * _rope(k, torch.tensor([n]), 100.0)).sum())
+        return float((rope(q, torch.tensor([m]), 100.0) * rope(k, torch.tensor([n]), 100.0)).sum())
     assert score(5, 2) == pytest.approx(score(13, 10), abs=1e-12)
     assert score(5, 2) != pytest.approx(score(5, 3), abs=1e-6)
     x = torch.randn(3, 8, generator=g, dtype=torch.float64)
-    torch.testing.assert_close(_rope(x, torch.arange(3), 10.0).norm(dim=1), x.norm(dim=1))
+    torch.testing.assert_close(rope(x, torch.arange(3), 10.0).norm(dim=1), x.norm(dim=1))
 
 
 def test_rms_norm_gives_unit_rms():

@@ -31,7 +31,8 @@ from .facts import FactSet
 from .methods import Method, register
 from .mlp import GatedMLP
 
-__all__ = ["GDSettings", "GD", "TrainingDivergedError", "fit_full_batch", "train_gated_mlp", "resolve_device"]
+__all__ = ["GDSettings", "GD", "TrainingDivergedError", "fit_full_batch", "train_gated_mlp", "resolve_device",
+           "check_gd_settings", "init_gated_"]
 
 log = logging.getLogger("factmlp.training")
 
@@ -63,7 +64,7 @@ class GDSettings:
     max_seconds: float = 0.0  # wall-clock cap on one training run, 0 = none (machine-dependent: benchmarks only)
 
 
-def _init_gated_(mlp: GatedMLP, g: torch.Generator) -> None:
+def init_gated_(mlp: GatedMLP, g: torch.Generator) -> None:
     """PyTorch's default Linear init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from ``g``."""
     with torch.no_grad():
         for lin in (mlp.gate, mlp.up, mlp.down):
@@ -141,7 +142,7 @@ def fit_full_batch(model: torch.nn.Module, facts: FactSet, *, settings: GDSettin
     return {"epochs": epoch, "train_accuracy": acc, "final_loss": loss_val, "seconds": time.perf_counter() - t0}
 
 
-def _check(settings: GDSettings) -> tuple[torch.dtype, torch.device]:
+def check_gd_settings(settings: GDSettings) -> tuple[torch.dtype, torch.device]:
     if settings.epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {settings.epochs}")
     if settings.max_seconds < 0:
@@ -153,11 +154,11 @@ def train_gated_mlp(
     facts: FactSet, width: int, *, settings: GDSettings = GDSettings(), seed: int
 ) -> tuple[GatedMLP, dict]:
     """Train a width-``width`` gated MLP on ``facts``; returns the float64 MLP and metrics."""
-    dtype, device = _check(settings)
+    dtype, device = check_gd_settings(settings)
     g = torch.Generator(device="cpu")
     g.manual_seed(int(seed))
     mlp = GatedMLP(facts.d, width, activation=settings.activation, dtype=torch.float64)
-    _init_gated_(mlp, g)
+    init_gated_(mlp, g)
     mlp = mlp.to(device=device, dtype=dtype)
     metrics = fit_full_batch(mlp, facts, settings=settings, label=f"gd width={width}")
     return mlp.to(device="cpu", dtype=torch.float64).requires_grad_(False), metrics

@@ -55,7 +55,7 @@ from torch import nn
 from .facts import FactSet
 
 __all__ = ["RecallTask", "AttentionSettings", "RecallTransformer", "rms_norm", "train_attention", "recall_accuracy",
-           "identity_fact_set", "build_vocab", "mlp_input_scale"]
+           "identity_fact_set", "build_vocab", "mlp_input_scale", "rope"]
 
 log = logging.getLogger("factmlp.transformer")
 
@@ -65,7 +65,7 @@ def rms_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
 
 
-def _rope(x: torch.Tensor, pos: torch.Tensor, base: float) -> torch.Tensor:
+def rope(x: torch.Tensor, pos: torch.Tensor, base: float) -> torch.Tensor:
     """Rotary position embedding of ``x`` (..., T, d) at positions ``pos`` (T,), pairs (2i, 2i+1)."""
     d = x.shape[-1]
     half = d // 2
@@ -149,8 +149,8 @@ class RecallTransformer(nn.Module):
         x = self.vocab[tokens]  # (B, T, d)
         h = rms_norm(x) * self.norm1
         pos = torch.arange(tokens.shape[1], device=tokens.device)
-        q = _rope((h[:, -1:] @ self.w_q.T), pos[-1:], self.rope_base)  # (B, 1, d)
-        k = _rope(h @ self.w_k.T, pos, self.rope_base)  # (B, T, d)
+        q = rope((h[:, -1:] @ self.w_q.T), pos[-1:], self.rope_base)  # (B, 1, d)
+        k = rope(h @ self.w_k.T, pos, self.rope_base)  # (B, T, d)
         att = torch.softmax((k @ q.transpose(1, 2)).squeeze(-1) / math.sqrt(h.shape[-1]), dim=-1)  # (B, T)
         a = torch.einsum("bt,btd->bd", att, h)
         return rms_norm(a) * self.mlp_scale

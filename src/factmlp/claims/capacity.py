@@ -25,23 +25,22 @@ import numpy as np
 import pandas as pd
 
 from ..geometries import MAX_GAP_FRACTION, log_inv_rho2, median_rho, spread
-from ..tables import loglog_slope
+from ..tables import as_bool, loglog_slope
 from .common import (
-    _POINT,
     CLAIM_COLUMNS,
+    POINT_COLUMNS,
     SWEEP_NAMES,
-    _as_bool,
-    _confirms_at_least,
-    _confirms_at_most,
-    _fmt_point,
-    _fmt_ratio,
-    _na,
-    _notes,
-    _num,
-    _row,
+    as_numeric,
+    claim_row,
+    confirms_at_least,
+    confirms_at_most,
+    fmt_point,
+    fmt_ratio,
     is_closed_form,
     is_fitted,
     is_v2_builder,
+    method_notes,
+    na_row,
 )
 
 __all__ = ["RHO_LAW_CONSTRUCTION", "capacity_claims", "closed_form_claims", "closed_form_points", "median_over_seeds",
@@ -62,7 +61,7 @@ def median_over_seeds(cap: pd.DataFrame, sweep: str) -> pd.DataFrame:
     keys = ["method", "family", "d", "n_facts"]
     g = rows.groupby(keys)
     out = g["param_count"].median().rename("param_count").to_frame()
-    out["all_found"] = g["found"].apply(lambda s: bool(_as_bool(s).all()))
+    out["all_found"] = g["found"].apply(lambda s: bool(as_bool(s).all()))
     return out[out["all_found"]].reset_index()
 
 def point_table(cap: pd.DataFrame, sweep: str, methods=None) -> pd.DataFrame:
@@ -110,7 +109,7 @@ def scaling_slopes(cap: pd.DataFrame, sweeps: list[str]) -> pd.DataFrame:
                          "slope": loglog_slope(g["n_facts"], g["param_count"])})
     return pd.DataFrame(rows, columns=["sweep", "method", "family", "n_points", "n_facts_min", "n_facts_max", "slope"])
 
-def _ratios(pts: pd.DataFrame, num: str, den: str, by=tuple(_POINT)) -> pd.DataFrame:
+def _ratios(pts: pd.DataFrame, num: str, den: str, by=tuple(POINT_COLUMNS)) -> pd.DataFrame:
     """num/den per point where both methods have a value, with the ratio's bound (see module doc)."""
     by = list(by)
     a = pts[pts["method"] == num][by + ["param_count", "bound", "variant"]]
@@ -136,12 +135,12 @@ def seed_values(cap: pd.DataFrame, sweep: str, methods=None, keep_missing: bool 
         rows = rows[rows["method"].isin(list(methods))]
     if rows.empty:
         return pd.DataFrame(columns=cols)
-    found = _as_bool(rows["found"])
-    lb = _num(rows["max_probed_params"]) if "max_probed_params" in rows else pd.Series(np.nan, index=rows.index)
+    found = as_bool(rows["found"])
+    lb = as_numeric(rows["max_probed_params"]) if "max_probed_params" in rows else pd.Series(np.nan, index=rows.index)
     out = rows[["method", "family", "d", "n_facts", "seed"]].copy()
-    out["value"] = np.where(found, _num(rows["param_count"]), lb)
+    out["value"] = np.where(found, as_numeric(rows["param_count"]), lb)
     out["bound"] = np.where(found, "=", ">=")
-    out["seconds"] = _num(rows["seconds"]) if "seconds" in rows else np.nan
+    out["seconds"] = as_numeric(rows["seconds"]) if "seconds" in rows else np.nan
     out["variant"] = rows["variant"].fillna("").astype(str) if "variant" in rows else ""
     kept = out if keep_missing else out[out["value"].notna()]
     return kept[cols].reset_index(drop=True)
@@ -206,7 +205,7 @@ def median_over_seed_ratios(r: pd.DataFrame, by=("family", "d", "n_facts")) -> p
 
 def _fmt_spread(row) -> str:
     """'7.1x (6.5-7.8 over 3 seeds)' for one point of :func:`median_over_seed_ratios`."""
-    txt = _fmt_ratio(row["ratio"], row["bound"])
+    txt = fmt_ratio(row["ratio"], row["bound"])
     return txt + (f" ({row['ratio_min']:.1f}-{row['ratio_max']:.1f} over {row['n_seeds']} seeds)"
                   if row["n_seeds"] > 1 else " (1 seed)")
 
@@ -257,8 +256,8 @@ def _c1(cap, sweeps, scale, des):
     name, d_min = des["sweep"], int(des.get("d_min", 0))
     ran = set(cap.loc[cap["sweep"] == name, "method"]) if name in sweeps else set()
     if not {"construction", "gd"} <= ran:
-        return _na(*s1, scale, f"sweep '{name}' with methods construction and gd not in this config")
-    ev = f"{_ev_capacity([name])}; {_notes(cap, ['construction', 'gd'], [name])}"
+        return na_row(*s1, scale, f"sweep '{name}' with methods construction and gd not in this config")
+    ev = f"{_ev_capacity([name])}; {method_notes(cap, ['construction', 'gd'], [name])}"
     v = seed_values(cap, name, ["construction", "gd"])
     v = v[(v["bound"] == "=") & (v["d"] >= d_min)]
     slopes, diffs = {}, {}
@@ -269,7 +268,7 @@ def _c1(cap, sweeps, scale, des):
         diffs[seed] = slopes[seed][0] - slopes[seed][1]
     finite = [x for x in diffs.values() if np.isfinite(x)]
     if not finite:
-        return _row(*s1, f"no seed with >= 2 stored points of both methods at d >= {d_min}", scale, False, ev)
+        return claim_row(*s1, f"no seed with >= 2 stored points of both methods at d >= {d_min}", scale, False, ev)
     med = float(np.median(finite))
     per = ", ".join(f"seed {s}: construction {a:.3f} (n={na}), gd {b:.3f} (n={nb})"
                     for s, (a, b, na, nb) in sorted(slopes.items()))
@@ -278,21 +277,21 @@ def _c1(cap, sweeps, scale, des):
             f"{np.nanmedian([x[0] for x in slopes.values()]):.3f}, "
             f"gd {np.nanmedian([x[1] for x in slopes.values()]):.3f}"
             f"; per seed: {per}" + _flips(diffs, lambda x: abs(x) <= 0.15))
-    return _row(*s1, text, scale, bool(abs(med) <= 0.15), ev)
+    return claim_row(*s1, text, scale, bool(abs(med) <= 0.15), ev)
 
 
 def _c2(cap, sweeps, scale, des):
     s2 = ("C2", "The construction needs 5-150x fewer params than NTK", "Dugan Fig 1, 2b", "5-150x")
     name = des["sweep"]
     if name not in sweeps or not {"ntk", "construction"} <= set(cap.loc[cap["sweep"] == name, "method"]):
-        return _na(*s2, scale, f"sweep '{name}' with methods construction and ntk not in this config")
-    ev = f"{_ev_capacity([name])}; {_notes(cap, ['construction', 'ntk'], [name])}"
+        return na_row(*s2, scale, f"sweep '{name}' with methods construction and ntk not in this config")
+    ev = f"{_ev_capacity([name])}; {method_notes(cap, ['construction', 'ntk'], [name])}"
     r = median_over_seed_ratios(seed_ratios(seed_values(cap, name, ["ntk", "construction"]), "ntk", "construction"))
     if r.empty:
-        return _row(*s2, "no point where both ntk and construction have a value", scale, False, ev)
+        return claim_row(*s2, "no point where both ntk and construction have a value", scale, False, ev)
     r = r.sort_values(["d", "n_facts"])
-    every = all(_confirms_at_least(v, b, 5.0) for v, b in zip(r["ratio"], r["bound"]))
-    largest = any(_confirms_at_least(v, b, 20.0) for v, b in zip(r["ratio"], r["bound"]))
+    every = all(confirms_at_least(v, b, 5.0) for v, b in zip(r["ratio"], r["bound"]))
+    largest = any(confirms_at_least(v, b, 20.0) for v, b in zip(r["ratio"], r["bound"]))
     det = r[r["bound"] != "?"]["ratio"]
     notes = []
     weak = [f"d={int(x['d'])} |K|={int(x['n_facts'])}" for _, x in r.iterrows()
@@ -306,7 +305,7 @@ def _c2(cap, sweeps, scale, des):
                           f"{_fmt_spread(x)}" for _, x in r.iterrows())
     text = (f"median over seeds of NTK/construction per point: min {det.min():.1f}x, max {det.max():.1f}x over "
             f"{len(r)} points; every >= 5 {every}, one >= 20 {largest}; per point: {per_point}")
-    return _row(*s2, text, scale, bool(every and largest), "; ".join([ev, *notes]))
+    return claim_row(*s2, text, scale, bool(every and largest), "; ".join([ev, *notes]))
 
 
 def _leverage_drop(x: np.ndarray) -> int:
@@ -318,38 +317,38 @@ def _c3(cap, rho, families, sweeps, scale, des):
     s3 = ("C3", "rho predicts MLP size (R^2 > 0.97) for GD and construction", "Dugan Fig 2a", "R^2 > 0.97")
     geo, d, n = des["sweep"], int(des["d"]), int(des["n_facts"])
     if geo not in sweeps:
-        return _na(*s3, scale, f"sweep '{geo}' (untied spherical keys, value geometries chosen by rho) not in this "
+        return na_row(*s3, scale, f"sweep '{geo}' (untied spherical keys, value geometries chosen by rho) not in this "
                                "config")
     rows = cap[(cap["sweep"] == geo) & (cap["d"] == d) & (cap["n_facts"] == n)]
     if rows.empty:
-        return _na(*s3, scale, f"sweep '{geo}' has no point d={d} |K|={n} (the design's point)")
+        return na_row(*s3, scale, f"sweep '{geo}' has no point d={d} |K|={n} (the design's point)")
     ev = (f"results/tables/capacity.tsv (sweep {geo}), results/tables/rho.tsv; results/figures/capacity_{geo}.pdf, "
-          f"results/figures/rho_fit.pdf; {_notes(cap, ['construction_jl', 'construction', 'gd'], [geo])}")
+          f"results/figures/rho_fit.pdf; {method_notes(cap, ['construction_jl', 'construction', 'gd'], [geo])}")
     geoms = sorted({f for f in rows["family"] if families.get(f, {}).get("keys") == "spherical"})
     rows = rows[rows["family"].isin(geoms)]
     cons = RHO_LAW_CONSTRUCTION if RHO_LAW_CONSTRUCTION in set(rows["method"]) else "construction"
     methods = ["gd", cons]
     if any(m not in set(rows["method"]) for m in methods):
-        return _na(*s3, scale, f"sweep '{geo}' lacks gd or a construction at d={d} |K|={n}")
+        return na_row(*s3, scale, f"sweep '{geo}' lacks gd or a construction at d={d} |K|={n}")
     r = rho[(rho["d"] == d) & (rho["n_facts"] == n) & rho["family"].isin(geoms)] if rho is not None else None
     if r is not None and not r.empty:  # the sweep's seeds, one rho per (family, seed)
         r = r[r["seed"].isin(set(rows["seed"]))].drop_duplicates(["family", "seed"])
     if r is None or r.empty:
-        return _na(*s3, scale, f"no rho measured at d={d} |K|={n}")
+        return na_row(*s3, scale, f"no rho measured at d={d} |K|={n}")
     # the design's spread rule, on the median rho over seeds (the quantity the geometries were chosen by:
     # factmlp.geometries, the same functions that chose them)
     try:
         x_med = log_inv_rho2(median_rho(r)).sort_values()
     except ValueError as e:  # e.g. a geometry without rho at some seed
-        return _na(*s3, scale, f"rho table at d={d} |K|={n} cannot decide the design: {e}")
+        return na_row(*s3, scale, f"rho table at d={d} |K|={n} cannot decide the design: {e}")
     if len(x_med) < 2:
-        return _na(*s3, scale, f"design not met: {len(x_med)} geometry with a rho at d={d} |K|={n}")
+        return na_row(*s3, scale, f"design not met: {len(x_med)} geometry with a rho at d={d} |K|={n}")
     sp = spread(x_med)
     spread_text = (f"{sp['n']} geometries over log(1/rho^2) {sp['x_min']:.2f}..{sp['x_max']:.2f} (widest gap "
                    f"{sp['widest_gap']:.2f} = {sp['gap_fraction']:.2f} of the range, largest leverage "
                    f"{sp['max_leverage']:.2f})")
     if not sp["gap_fraction"] <= MAX_GAP_FRACTION:
-        return _na(*s3, scale, f"design not met: {spread_text}; the widest gap must be <= {MAX_GAP_FRACTION:g} of "
+        return na_row(*s3, scale, f"design not met: {spread_text}; the widest gap must be <= {MAX_GAP_FRACTION:g} of "
                                "the range")
     v = seed_values(cap[cap["family"].isin(geoms)], geo, methods + [m for m in ("construction",) if m != cons])
     v = v[(v["d"] == d) & (v["n_facts"] == n)]
@@ -376,7 +375,7 @@ def _c3(cap, rho, families, sweeps, scale, des):
             ok = ok and bool(np.isfinite(med) and med > 0.97)
             text += _flips(r2, lambda x: x > 0.97)
         parts.append(text)
-    return _row(*s3, "; ".join(parts), scale, ok, ev)
+    return claim_row(*s3, "; ".join(parts), scale, ok, ev)
 
 
 def _c4(cap, families, sweeps, scale, des):
@@ -385,9 +384,9 @@ def _c4(cap, families, sweeps, scale, des):
     pairs = [(RHO_LAW_CONSTRUCTION, f"{RHO_LAW_CONSTRUCTION}_whitened"), ("construction", "construction_whitened")]
     usable = [s for s in names if set(pairs[0]) <= set(cap.loc[cap["sweep"] == s, "method"])]
     if not usable:
-        return _na(*s4, scale, f"no sweep {' / '.join(repr(s) for s in des['sweeps'])} with {pairs[0][0]} and "
+        return na_row(*s4, scale, f"no sweep {' / '.join(repr(s) for s in des['sweeps'])} with {pairs[0][0]} and "
                                f"{pairs[0][1]} (the paper's JL decoder) in this config")
-    ev = f"{_ev_capacity(usable)}; {_notes(cap, [*pairs[0], *pairs[1]], usable)}"
+    ev = f"{_ev_capacity(usable)}; {method_notes(cap, [*pairs[0], *pairs[1]], usable)}"
     parts, verdict = [], None
     for i, pair in enumerate(pairs):
         frames = []
@@ -405,17 +404,17 @@ def _c4(cap, families, sweeps, scale, des):
             if i == 0:
                 verdict = False
             continue
-        every = all(_confirms_at_least(v, b, 1.0) for v, b in zip(r["ratio"], r["bound"]))
-        largest = any(_confirms_at_least(v, b, 4.0) for v, b in zip(r["ratio"], r["bound"]))
+        every = all(confirms_at_least(v, b, 1.0) for v, b in zip(r["ratio"], r["bound"]))
+        largest = any(confirms_at_least(v, b, 4.0) for v, b in zip(r["ratio"], r["bound"]))
         best = r.loc[r["ratio"].idxmax()]
-        detail = ", ".join(f"{x['family']} {_fmt_ratio(x['ratio'], x['bound'], 2)}"
+        detail = ", ".join(f"{x['family']} {fmt_ratio(x['ratio'], x['bound'], 2)}"
                            + (f" [{x['sweep']}]" if len(names) > 1 else "")
                            for _, x in r.sort_values("family").iterrows())
         parts.append(f"{pair[0]}/{pair[1]}{tag}: max {best['ratio']:.2f}x ({best['family']}) over {len(r)} (sweep, "
                      f"family) gains, median over seeds; every >= 1 {every}, largest >= 4 {largest} ({detail})")
         if i == 0:
             verdict = every and largest
-    return _row(*s4, "; ".join(parts), scale, bool(verdict), ev)
+    return claim_row(*s4, "; ".join(parts), scale, bool(verdict), ev)
 
 
 def _c5(cap, sweeps, scale, des):
@@ -423,9 +422,9 @@ def _c5(cap, sweeps, scale, des):
     name, d_min, encdec, beside = des["sweep"], int(des.get("d_min", 0)), des["encdec"], des.get("beside") or ""
     ran = set(cap.loc[cap["sweep"] == name, "method"]) if name in sweeps else set()
     if not {"construction", "gd", encdec} <= ran:
-        return _na(*s5, scale, f"methods construction, gd and {encdec} not all in sweep '{name}' at this scale")
+        return na_row(*s5, scale, f"methods construction, gd and {encdec} not all in sweep '{name}' at this scale")
     methods = ["construction", encdec, "gd"] + ([beside] if beside in ran else [])
-    ev = f"{_ev_capacity([name])}; {_notes(cap, methods, [name])}"
+    ev = f"{_ev_capacity([name])}; {method_notes(cap, methods, [name])}"
     v = seed_values(cap, name, methods)
     v = v[v["d"] >= d_min]
     out = {}
@@ -434,16 +433,16 @@ def _c5(cap, sweeps, scale, des):
         out[m] = (*_median_bound(pts["ratio"], pts["bound"]), len(pts), pts)
     (rc, bc, nc, _), (re_, be, ne, pe) = out["construction"], out[encdec]
     if not nc or not ne:
-        return _row(*s5, "no point where the methods and GD both have a value", scale, False, ev)
-    ok = _confirms_at_most(re_, be, rc / 2) and bc in ("=", ">=")
-    text = (f"median over points (each the median over seeds) construction/GD {_fmt_ratio(rc, bc)} (n={nc}), "
-            f"{encdec}/GD {_fmt_ratio(re_, be)} (n={ne}); pass needs {encdec}/GD <= half of construction/GD")
+        return claim_row(*s5, "no point where the methods and GD both have a value", scale, False, ev)
+    ok = confirms_at_most(re_, be, rc / 2) and bc in ("=", ">=")
+    text = (f"median over points (each the median over seeds) construction/GD {fmt_ratio(rc, bc)} (n={nc}), "
+            f"{encdec}/GD {fmt_ratio(re_, be)} (n={ne}); pass needs {encdec}/GD <= half of construction/GD")
     per = ", ".join(f"d={int(x['d'])}: {_fmt_spread(x)}" for _, x in pe.sort_values("d").iterrows())
     text += f"; {encdec}/GD per point: {per}"
     if beside in out:
         rb, bb, nb, _ = out[beside]
-        text += f"; beside [not deciding] {beside}/GD {_fmt_ratio(rb, bb)} (n={nb})"
-    return _row(*s5, text, scale, bool(ok), ev)
+        text += f"; beside [not deciding] {beside}/GD {fmt_ratio(rb, bb)} (n={nb})"
+    return claim_row(*s5, text, scale, bool(ok), ev)
 
 
 # --------------------------------------------------------------------------- B1, B2
@@ -462,24 +461,24 @@ def closed_form_points(cap: pd.DataFrame, *, sweep: str | None = None, d_min: in
     v = seed_values(cap, sweep, [m for m in names if m == "gd" or is_closed_form(m) or is_fitted(m)])
     v = v[v["d"] >= d_min]
     gd = v[v["method"] == "gd"]
-    base = (gd.groupby(_POINT).agg(gd_params=("value", "median"), gd_seconds=("seconds", "median"),
+    base = (gd.groupby(POINT_COLUMNS).agg(gd_params=("value", "median"), gd_seconds=("seconds", "median"),
                                    gd_bound=("bound", _combine_bounds)).reset_index()
-            if len(gd) else pd.DataFrame(columns=[*_POINT, "gd_params", "gd_seconds", "gd_bound"]))
+            if len(gd) else pd.DataFrame(columns=[*POINT_COLUMNS, "gd_params", "gd_seconds", "gd_bound"]))
     for tag, pick in (("closed_form", is_closed_form), ("fitted", is_fitted), ("v2", is_v2_builder)):
         r = seed_ratios(v, pick, "gd")
         med = median_over_seed_ratios(r)
         if len(r):
-            extra = r.groupby(_POINT).agg(params=("value_num", "median"), seconds=("seconds_num", "median"),
+            extra = r.groupby(POINT_COLUMNS).agg(params=("value_num", "median"), seconds=("seconds_num", "median"),
                                           variant=("variant_num", lambda s: "/".join(sorted({x for x in s if x})))
                                           ).reset_index()
-            med = med.merge(extra, on=_POINT)
+            med = med.merge(extra, on=POINT_COLUMNS)
         else:
             med = med.assign(params=[], seconds=[], variant=[])
         med = med.rename(columns={"ratio": f"{tag}_ratio", "ratio_min": f"{tag}_ratio_min",
                                   "ratio_max": f"{tag}_ratio_max", "bound": f"{tag}_bound", "methods": tag,
                                   "params": f"{tag}_params", "seconds": f"{tag}_seconds",
                                   "variant": f"{tag}_variant"}).drop(columns="n_seeds")
-        base = base.merge(med, on=_POINT, how="left")
+        base = base.merge(med, on=POINT_COLUMNS, how="left")
     for tag in ("closed_form", "fitted", "v2"):
         base[tag] = base[tag].fillna("")
         base[f"{tag}_bound"] = base[f"{tag}_bound"].fillna("")
@@ -502,24 +501,24 @@ def _b_claim(cap, scale, des, claim):
     rows = cap[cap["sweep"] == name] if "sweep" in cap else cap.iloc[:0]
     mine = sorted(m for m in set(rows["method"]) if pick(m))
     if not mine or "gd" not in set(rows["method"]):
-        return _na(*sb, scale, f"sweep '{name}' with gd and a {kind} method not in this config")
+        return na_row(*sb, scale, f"sweep '{name}' with gd and a {kind} method not in this config")
     ev = (f"{_ev_capacity([name])}, results/tables/closed_form_vs_gd.tsv, results/figures/cost_ratios.pdf; "
-          f"{_notes(cap, mine + ['gd'], [name])}")
+          f"{method_notes(cap, mine + ['gd'], [name])}")
     r = closed_form_points(cap, sweep=name, d_min=d_min)
     r = r[r[tag] != ""]
     if r.empty:
-        return _row(*sb, f"no point of sweep '{name}' with d >= {d_min} where GD and a {kind} method were measured",
-                    scale, False, ev)
+        return claim_row(*sb, f"no point of sweep '{name}' with d >= {d_min} where GD and a {kind} method were "
+                         "measured", scale, False, ev)
     med, mb = _median_bound(r[f"{tag}_ratio"], r[f"{tag}_bound"])
     # the statistic per seed (median over points of that seed's ratio), for the spread
     v = seed_values(cap, name, mine + ["gd"])
     per_seed = seed_ratios(v[v["d"] >= d_min], pick, "gd").groupby("seed")["ratio"].median()
     detail = ", ".join(_b_point(x, tag, _n_seeds(v, x)) for _, x in r.iterrows())
-    head = (f"median best {tag.replace('_', '-')}/GD {_fmt_ratio(med, mb)} over {len(r)} points with d >= {d_min}"
+    head = (f"median best {tag.replace('_', '-')}/GD {fmt_ratio(med, mb)} over {len(r)} points with d >= {d_min}"
             if mb != "?" else f"median undetermined (mixed lower and upper bounds; value {med:.1f}x)")
     if len(per_seed) > 1:
         head += f" (per-seed medians {per_seed.min():.1f}x-{per_seed.max():.1f}x)"
-    ok = _confirms_at_most(med, mb, within)
+    ok = confirms_at_most(med, mb, within)
     if claim == "B1" and r["v2_ratio"].notna().any():
         head += f"; best v2 builder (hebbian*)/GD median {r['v2_ratio'].median():.1f}x"
     if claim == "B2":
@@ -528,14 +527,14 @@ def _b_claim(cap, scale, des, claim):
         ok = ok and faster
     notes = [] if mb in ("=", "<=") else [f"a median that is a lower bound or undetermined cannot confirm <= "
                                           f"{within:g}x: counted as failing"]
-    return _row(*sb, f"{head} (per point: {detail})", scale, bool(ok), "; ".join([ev, *notes]))
+    return claim_row(*sb, f"{head} (per point: {detail})", scale, bool(ok), "; ".join([ev, *notes]))
 
 
 def _b_point(x, tag: str, n_seeds: int) -> str:
     """One point of B1/B2's evidence: the winning method(s), variant, ratio with its seed range."""
     spread = {"ratio": x[f"{tag}_ratio"], "ratio_min": x[f"{tag}_ratio_min"], "ratio_max": x[f"{tag}_ratio_max"],
               "bound": x[f"{tag}_bound"], "n_seeds": n_seeds}
-    text = f"{_fmt_point(x)}: {x[tag]}" + (f" [{x[f'{tag}_variant']}]" if x[f"{tag}_variant"] else "")
+    text = f"{fmt_point(x)}: {x[tag]}" + (f" [{x[f'{tag}_variant']}]" if x[f"{tag}_variant"] else "")
     text += f" {_fmt_spread(spread)}"
     if tag == "fitted":
         text += f", build {x['fitted_seconds']:.1f} s vs GD {x['gd_seconds']:.1f} s"

@@ -3,7 +3,7 @@ formatting and the method notes of the evidence column.
 
 Every stage module (:mod:`factmlp.claims.capacity`, :mod:`~factmlp.claims.usability`,
 :mod:`~factmlp.claims.editing`, :mod:`~factmlp.claims.nichani`) returns rows in
-:data:`CLAIM_COLUMNS` built by :func:`_row` (a verdict) or :func:`_na` (not measured at this scale).
+:data:`CLAIM_COLUMNS` built by :func:`claim_row` (a verdict) or :func:`na_row` (not measured at this scale).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import json
 import numpy as np
 import pandas as pd
 
-from ..tables import as_bool
-
 __all__ = ["CLAIM_COLUMNS", "SWEEP_NAMES", "CLOSED_FORM_PREFIX", "FITTED_METHODS", "PAPER_GD", "is_closed_form",
-           "is_fitted", "is_paper_construction", "is_v2_builder", "spearman"]
+           "is_fitted", "is_paper_construction", "is_v2_builder", "spearman", "POINT_COLUMNS", "as_numeric",
+           "claim_row", "na_row", "fmt_ratio", "fmt_point", "confirms_at_least", "confirms_at_most",
+           "method_notes"]
 
 CLAIM_COLUMNS = ["claim", "statement", "source", "paper_value", "measured_value", "scale", "pass", "evidence", "design"]
 SWEEP_NAMES = {"scaling": "scaling", "fixed-d": "fixed-d", "geometry": "geometry", "families": "families"}
@@ -24,7 +24,7 @@ CLOSED_FORM_PREFIX = "construction"  # construction, construction_whitened, cons
 # Constructions with a part fitted by an optimiser on the facts (not the MLP's weights by GD): claim B2.
 FITTED_METHODS = ("construction_codebook",)
 PAPER_GD = {"lr": 1e-3, "lr_min": 1e-6, "epochs": 10000}  # Dugan et al.'s GD protocol
-_POINT = ["family", "d", "n_facts"]
+POINT_COLUMNS = ["family", "d", "n_facts"]
 _BORING_SETTINGS = {"ridge", "device", "dtype", "log_every", "max_seconds"}
 
 
@@ -54,9 +54,8 @@ def is_v2_builder(method: str) -> bool:
     return str(method).startswith("hebbian")
 
 
-_as_bool = as_bool  # the claims modules' name for factmlp.tables.as_bool
 
-def _num(s: pd.Series) -> pd.Series:
+def as_numeric(s: pd.Series) -> pd.Series:
     return pd.to_numeric(s, errors="coerce").astype(float)
 
 def spearman(x, y) -> float:
@@ -72,27 +71,27 @@ def spearman(x, y) -> float:
 # --------------------------------------------------------------------------- row builders and formatting
 
 
-def _row(claim, statement, source, paper, measured, scale, passed, evidence) -> dict:
+def claim_row(claim, statement, source, paper, measured, scale, passed, evidence) -> dict:
     """One claim row; ``design`` is filled by :func:`factmlp.claims.design.apply_designs`."""
     verdict = "n/a" if passed is None else ("true" if passed else "false")
     return dict(zip(CLAIM_COLUMNS, [claim, statement, source, paper, measured, scale, verdict, evidence, ""]))
 
-def _na(claim, statement, source, paper, scale, why) -> dict:
-    return _row(claim, statement, source, paper, "not measured", scale, None, why)
+def na_row(claim, statement, source, paper, scale, why) -> dict:
+    return claim_row(claim, statement, source, paper, "not measured", scale, None, why)
 
-def _fmt_ratio(value: float, bound: str, digits: int = 1) -> str:
+def fmt_ratio(value: float, bound: str, digits: int = 1) -> str:
     if bound == "?":
         return "undetermined (neither stores)"
     prefix = {"=": "", ">=": ">=", "<=": "<="}[bound]
     return f"{prefix}{value:.{digits}f}x"
 
-def _fmt_point(r) -> str:
+def fmt_point(r) -> str:
     return f"{r['family']} d={int(r['d'])} |K|={int(r['n_facts'])}"
 
-def _confirms_at_least(value: float, bound: str, threshold: float) -> bool:
+def confirms_at_least(value: float, bound: str, threshold: float) -> bool:
     return bound in ("=", ">=") and bool(value >= threshold)
 
-def _confirms_at_most(value: float, bound: str, threshold: float) -> bool:
+def confirms_at_most(value: float, bound: str, threshold: float) -> bool:
     return bound in ("=", "<=") and bool(value <= threshold)
 
 
@@ -155,6 +154,6 @@ def _shown(key: str, value, settings: dict) -> bool:
         return False
     return not (key.startswith("whiten_") and settings.get("whiten") is False)
 
-def _notes(cap: pd.DataFrame, methods, sweeps) -> str:
+def method_notes(cap: pd.DataFrame, methods, sweeps) -> str:
     present = [m for m in methods if ((cap["method"] == m) & cap["sweep"].isin(list(sweeps))).any()]
     return "; ".join(_method_note(cap, m, sweeps) for m in present)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .common import CLAIM_COLUMNS, _na, _row
+from .common import CLAIM_COLUMNS, claim_row, na_row
 
 __all__ = ["editing_claims", "editing_summary"]
 
@@ -37,7 +37,7 @@ def editing_claims(best: pd.DataFrame | None, *, scale: str, min_score: float = 
           f"MLP swap has the highest score at the largest edit fraction (and >= {min_score:g})")
     ev = "results/tables/editing_best.tsv; results/figures/editing.pdf"
     if best is None or best.empty:
-        return pd.DataFrame([_na(*s8, scale, "editing stage not in this config (editing.base_mlps is empty)")],
+        return pd.DataFrame([na_row(*s8, scale, "editing stage not in this config (editing.base_mlps is empty)")],
                             columns=CLAIM_COLUMNS)
     summary = editing_summary(best)
     parts, verdicts = [], []
@@ -58,4 +58,4 @@ def editing_claims(best: pd.DataFrame | None, *, scale: str, min_score: float = 
                      f"{scores}; swap leads {runner} by {lead:+.3f} vs its seed std {rivals.loc[runner, 'std']:.3f}"
                      f" -> {ok}" + (" (one seed: no spread)" if swap["n_seeds"] < 2 else ""))
     passed = bool(verdicts) and all(verdicts)
-    return pd.DataFrame([_row(*s8, "; ".join(parts), scale, passed, ev)], columns=CLAIM_COLUMNS)
+    return pd.DataFrame([claim_row(*s8, "; ".join(parts), scale, passed, ev)], columns=CLAIM_COLUMNS)

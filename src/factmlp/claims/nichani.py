@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..tables import loglog_slope
-from .common import CLAIM_COLUMNS, _na, _row
+from .common import CLAIM_COLUMNS, claim_row, na_row
 
 __all__ = ["nichani_claims"]
 
@@ -30,7 +30,7 @@ def nichani_claims(linear: pd.DataFrame | None, mlp: pd.DataFrame | None, *, sca
           "results/figures/nichani_memories.pdf, results/figures/nichani_recall.pdf")
     tables = {"linear": linear, "mlp": mlp}
     if all(t is None or t.empty for t in tables.values()):
-        return pd.DataFrame([_na(*s9, scale, "nichani.linear and nichani.mlp not in this config")],
+        return pd.DataFrame([na_row(*s9, scale, "nichani.linear and nichani.mlp not in this config")],
                             columns=CLAIM_COLUMNS)
     parts, verdicts = [], []
     series = [("linear", "trained", True, "trained linear d^2", True), ("mlp", "trained", None, "trained MLP md", True),
@@ -61,4 +61,4 @@ def nichani_claims(linear: pd.DataFrame | None, mlp: pd.DataFrame | None, *, sca
         parts.append(f"1-layer Transformer [not deciding]: facts/params median {ratio.median():.3f} over {len(ok)} "
                      f"models, log-log slope {loglog_slope(ok['param_count'], ok['n_facts']):.2f}")
     passed = bool(verdicts) and all(verdicts)
-    return pd.DataFrame([_row(*s9, "; ".join(parts), scale, passed, ev)], columns=CLAIM_COLUMNS)
+    return pd.DataFrame([claim_row(*s9, "; ".join(parts), scale, passed, ev)], columns=CLAIM_COLUMNS)

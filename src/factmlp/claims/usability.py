@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .common import CLAIM_COLUMNS, _na, _num, _row, is_paper_construction, spearman
+from .common import CLAIM_COLUMNS, as_numeric, claim_row, is_paper_construction, na_row, spearman
 
 __all__ = ["usability_claims", "c7_series"]
 
@@ -40,7 +40,7 @@ def usability_claims(usab: pd.DataFrame | None, *, usable_at: float, scale: str,
     ev = "results/tables/usability.tsv; results/figures/usability.pdf"
     if usab is None or usab.empty:
         why = "usability stage not in this config (usability.sweeps is empty)"
-        return pd.DataFrame([_na(*s6, scale, why), _na(*s7, scale, why)], columns=CLAIM_COLUMNS)
+        return pd.DataFrame([na_row(*s6, scale, why), na_row(*s7, scale, why)], columns=CLAIM_COLUMNS)
     ok = usab[usab["status"] == "ok"].drop_duplicates(
         subset=["method", "family", "d", "n_facts", "seed", "size", "schedule"]
         + (["sweep"] if "sweep" in usab else []))
@@ -56,7 +56,7 @@ def _c6(ok, usable_at, scale, des, s6, ev):
     cons = _in_sweep(ok, des["sweep"])
     cons = cons[cons["method"] == "construction"]
     if cons.empty:
-        return _na(*s6, scale, f"method construction not in usability sweep '{des['sweep']}'")
+        return na_row(*s6, scale, f"method construction not in usability sweep '{des['sweep']}'")
     parts, verdict = [], True
     schedules = sorted(set(cons["schedule"]))
     if len(schedules) < 2:
@@ -74,7 +74,7 @@ def _c6(ok, usable_at, scale, des, s6, ev):
         parts.append(f"{key[0]} d={int(key[1])} |K|={int(key[2])}: " + ", ".join(per))
     text = (f"best size's median recall over seeds of a freshly built construction MLP, per fact set and schedule "
             f"(pass: >= {usable_at:g} on every set under both): " + "; ".join(parts))
-    return _row(*s6, text, scale, verdict, ev)
+    return claim_row(*s6, text, scale, verdict, ev)
 
 
 def c7_series(usab: pd.DataFrame, *, sweep: str, min_storing: int) -> pd.DataFrame:
@@ -86,7 +86,7 @@ def c7_series(usab: pd.DataFrame, *, sweep: str, min_storing: int) -> pd.DataFra
     cols = ["method", "variant", *_SET, "n_seeds", "n_storing", "spearman", "spearman_min", "spearman_max"]
     t = _in_sweep(usab, sweep)
     t = t[(t["schedule"] == "insert_then_train") & t["method"].map(is_paper_construction)]
-    t = t[_num(t["storage_accuracy"]) >= 1.0].copy()
+    t = t[as_numeric(t["storage_accuracy"]) >= 1.0].copy()
     t["variant"] = t["variant"].fillna("").astype(str) if "variant" in t else ""
     out = []
     for key, g in t.groupby(["method", "variant", *_SET]):
@@ -105,7 +105,7 @@ def _c7(ok, scale, des, s7, ev):
     sweep, min_storing = des["sweep"], int(des.get("min_storing", 6))
     t = _in_sweep(ok, sweep)
     if not t["method"].map(is_paper_construction).any():
-        return _na(*s7, scale, f"no construction method in usability sweep '{sweep}'")
+        return na_row(*s7, scale, f"no construction method in usability sweep '{sweep}'")
     series = c7_series(ok, sweep=sweep, min_storing=min_storing)
     good = series[series["spearman"].notna()]
     short = series[series["spearman"].isna()]
@@ -115,7 +115,7 @@ def _c7(ok, scale, des, s7, ev):
 
     detail = ", ".join(f"{name(x)}: {x['spearman']:.2f} ({x['spearman_min']:.2f} to {x['spearman_max']:.2f}, "
                        f">= {int(x['n_storing'])} MLPs)" for _, x in good.iterrows())
-    full = t[(t["schedule"] == "insert_then_train") & (_num(t["storage_accuracy"]) >= 1.0)]
+    full = t[(t["schedule"] == "insert_then_train") & (as_numeric(t["storage_accuracy"]) >= 1.0)]
     pooled = spearman(full["usability"], full["lipschitz_jacobian"]) if len(full) else float("nan")
     fam = full[full["method"].map(is_paper_construction)]
     beside = [f"pooled over all methods of the sweep (n={len(full)}) {pooled:.2f}",
@@ -131,7 +131,7 @@ def _c7(ok, scale, des, s7, ev):
                "the series) left out: " + ", ".join(f"{name(x)} ({int(x['n_storing'])} MLPs)"
                                                     for _, x in flat.iterrows())] if len(flat) else [])
     if good.empty:
-        return _row(*s7, f"no series with >= {min_storing} storing MLPs per seed and a defined Spearman; beside: "
+        return claim_row(*s7, f"no series with >= {min_storing} storing MLPs per seed and a defined Spearman; beside: "
                     f"{'; '.join(beside)}", scale, None, "; ".join([ev, *notes]))
     med = float(good["spearman"].median())
     worst = float(good["spearman"].max())
@@ -139,4 +139,4 @@ def _c7(ok, scale, des, s7, ev):
     text = (f"median over {len(good)} series of Spearman(usability, Lipschitz Jacobian) {med:.2f} (pass <= -0.7), "
             f"largest {worst:.2f} (pass <= 0); per series, median over seeds (range): {detail}; beside [not "
             f"deciding]: {'; '.join(beside)}")
-    return _row(*s7, text, scale, passed, "; ".join([ev, *notes]))
+    return claim_row(*s7, text, scale, passed, "; ".join([ev, *notes]))

@@ -64,7 +64,7 @@ import torch
 from ..facts import FactSet
 from ..methods import Method, register
 from ..mlp import GatedMLP
-from ..training import GDSettings, _check, _init_gated_, fit_full_batch
+from ..training import GDSettings, check_gd_settings, fit_full_batch, init_gated_
 from .encoder_decoder import jl_projection
 
 __all__ = ["GDEncDecSettings", "GDEncDec", "GDEncDecFree", "construction_architecture", "train_encoder_decoder"]
@@ -129,13 +129,13 @@ def train_encoder_decoder(
     generator. Choice (not in the paper's captions): cross-entropy through the fixed decoder rather
     than MSE to the construction's codes, so the encoder only needs each key's argmax, not its code.
     """
-    dtype, device = _check(settings)
+    dtype, device = check_gd_settings(settings)
     g = torch.Generator(device="cpu")
     g.manual_seed(int(seed))
     proj = jl_projection(code_dim, facts.d, kind=settings.projection, generator=g)  # P (m', d)
     model = _EncoderDecoder(facts.d, hidden, proj.T, activation=settings.activation,
                             train_decoder=settings.train_decoder)
-    _init_gated_(model.encoder, g)
+    init_gated_(model.encoder, g)
     model = model.to(device=device, dtype=dtype)
     metrics = fit_full_batch(model, facts, settings=settings, label=f"gd_encdec m'={code_dim} hidden={hidden}")
     return model.to(device="cpu", dtype=torch.float64).folded(), {**metrics, "code_dim": code_dim}

@@ -28,7 +28,7 @@ import math
 import torch
 from torch import nn
 
-from ..transformer import _rope, rms_norm
+from ..transformer import rms_norm, rope
 
 __all__ = ["EditLM"]
 
@@ -84,8 +84,8 @@ class EditLM(nn.Module):
         h = rms_norm(self.vocab[tokens])
         t = tokens.shape[1]
         pos = torch.arange(t, device=tokens.device)
-        q = _rope(self.q_proj(h), pos, self.rope_base)
-        k = _rope(self.k_proj(h), pos, self.rope_base)
+        q = rope(self.q_proj(h), pos, self.rope_base)
+        k = rope(self.k_proj(h), pos, self.rope_base)
         scores = q @ k.transpose(1, 2) / math.sqrt(h.shape[-1])
         causal = torch.ones(t, t, dtype=torch.bool, device=tokens.device).tril()
         att = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)

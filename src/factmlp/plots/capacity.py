@@ -13,7 +13,7 @@ import seaborn as sns
 from ..claims.capacity import median_over_seeds, point_table, rho_law_fit
 from ..schemas import validate_table
 from ..tables import as_bool, loglog_slope
-from .common import _finish_log_axes, _methods, _palette
+from .common import finish_log_axes, method_palette, methods_in
 
 __all__ = ["capacity_figure", "rho_law_figure", "anisotropy_figure", "sweep_figure", "cost_ratio_figure",
            "bits_figure", "GD_BITS_PER_PARAM"]
@@ -38,12 +38,12 @@ def capacity_figure(df: pd.DataFrame, *, sweep: str) -> plt.Figure:
         bounds = bounds[bounds["max_probed_params"].notna()]
     else:
         bounds = bounds.iloc[:0]
-    methods = _methods(rows)
+    methods = methods_in(rows)
     labels = {}
     for (m, fam), g in rows.groupby(["method", "family"]):
         labels[(m, fam)] = f"{m} / {fam} (slope {loglog_slope(g['n_facts'], g['param_count']):.2f})"
     rows["series"] = [labels[(m, f)] for m, f in zip(rows["method"], rows["family"])]
-    colours = _palette(methods)
+    colours = method_palette(methods)
     palette = {lab: colours[m] for (m, _), lab in labels.items()}
     several_families = rows["family"].nunique() > 1
     sns.set_theme(style="whitegrid", context="paper")
@@ -54,7 +54,7 @@ def capacity_figure(df: pd.DataFrame, *, sweep: str) -> plt.Figure:
         hue_order=[lab for m in methods for (mm, _), lab in labels.items() if mm == m],
         palette=palette, errorbar=("pi", 100), ax=ax, **marks,
     )
-    bound_colours = _palette(_methods(bounds)) if len(bounds) else {}
+    bound_colours = method_palette(methods_in(bounds)) if len(bounds) else {}
     for m, g in bounds.groupby("method"):
         ax.scatter(g["n_facts"], g["max_probed_params"], marker="^", s=36, facecolors="none",
                    edgecolors=bound_colours[m], linewidths=1.2, zorder=4,
@@ -79,11 +79,11 @@ def cost_ratio_figure(cap: pd.DataFrame, *, sweep: str, reference: str = "gd") -
               .melt(id_vars=["family", "d", "n_facts"], var_name="method", value_name="ratio").dropna())
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(5.0, 3.6))
-    sns.lineplot(data=ratios, x="n_facts", y="ratio", hue="method", hue_order=_methods(ratios),
-                 palette=_palette(_methods(ratios)), marker="o", ax=ax)
+    sns.lineplot(data=ratios, x="n_facts", y="ratio", hue="method", hue_order=methods_in(ratios),
+                 palette=method_palette(methods_in(ratios)), marker="o", ax=ax)
     for m, g in ratios.groupby("method"):
         ax.annotate(f"median {g['ratio'].median():.1f}x", (g["n_facts"].iloc[-1], g["ratio"].iloc[-1]),
-                    fontsize=6, xytext=(3, 0), textcoords="offset points", color=_palette([m])[m])
+                    fontsize=6, xytext=(3, 0), textcoords="offset points", color=method_palette([m])[m])
     ax.set(xscale="log", yscale="log", xlabel="number of facts |K|",
            ylabel=f"min params / min params of {reference}", title=f"cost relative to {reference} (sweep '{sweep}')")
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -101,14 +101,14 @@ def bits_figure(cap: pd.DataFrame, *, sweep: str, reference: str = "gd") -> plt.
     if rows.empty:
         raise ValueError(f"capacity table has no successful rows for sweep {sweep!r}")
     med = (rows.groupby(["method", "family", "d", "n_facts"])["bits_per_param"].median().reset_index())
-    methods = _methods(med)
+    methods = methods_in(med)
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(5.4, 3.6))
     sns.lineplot(data=med.sort_values("d"), x="d", y="bits_per_param", hue="method", hue_order=methods,
-                 palette=_palette(methods), marker="o", ax=ax)
+                 palette=method_palette(methods), marker="o", ax=ax)
     ref = med[med["method"] == reference].sort_values("d")
     if len(ref):
-        ax.plot(ref["d"], ref["bits_per_param"], color=_palette(methods)[reference], linewidth=3.0, alpha=0.5,
+        ax.plot(ref["d"], ref["bits_per_param"], color=method_palette(methods)[reference], linewidth=3.0, alpha=0.5,
                 zorder=1)
     ax.axhline(GD_BITS_PER_PARAM, color="0.3", linestyle="--", linewidth=1.0)
     ax.set(xscale="log", yscale="log", xlabel="d", ylabel="bits stored per parameter",
@@ -151,8 +151,8 @@ def rho_law_figure(cap: pd.DataFrame, rho: pd.DataFrame, *, sweep: str) -> plt.F
     bounds = bounds[bounds["bound"] == ">="].merge(r, on=["family", "d", "n_facts"])
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(8.2, 3.8))
-    colours = _palette(_methods(pd.concat([pts, bounds])))
-    for m in _methods(pts):
+    colours = method_palette(methods_in(pd.concat([pts, bounds])))
+    for m in methods_in(pts):
         g = pts[pts["method"] == m].sort_values("rho")
         fit = rho_law_fit(g)
         label = f"{m} (R$^2$ {fit['r2']:.2f})" if np.isfinite(fit["r2"]) else m
@@ -171,7 +171,7 @@ def rho_law_figure(cap: pd.DataFrame, rho: pd.DataFrame, *, sweep: str) -> plt.F
                 ax.annotate(row["family"], (row["rho"], row["param_count"]), fontsize=5, alpha=0.7,
                             xytext=(2, 2), textcoords="offset points")
     d, n = int(pts["d"].iloc[0]), int(pts["n_facts"].iloc[0])
-    _finish_log_axes(ax, "decodability rho(V)", "min parameters to store all facts",
+    finish_log_axes(ax, "decodability rho(V)", "min parameters to store all facts",
                      f"sweep '{sweep}': d={d}, |K|={n}")
     fig.tight_layout()
     return fig
@@ -187,9 +187,9 @@ def anisotropy_figure(cap: pd.DataFrame, families: dict, *, sweep: str) -> plt.F
     ok = rows[rows["found"].astype(bool)]
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(5.0, 3.6))
-    colours = _palette(_methods(rows))
+    colours = method_palette(methods_in(rows))
     sns.lineplot(data=ok.sort_values("beta"), x="beta", y="param_count", hue="method",
-                 hue_order=_methods(ok) if len(ok) else None, palette=colours, marker="o",
+                 hue_order=methods_in(ok) if len(ok) else None, palette=colours, marker="o",
                  errorbar=("pi", 100), ax=ax)
     failed = rows[~rows["found"].astype(bool)]
     if len(failed):

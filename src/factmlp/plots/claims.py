@@ -22,7 +22,7 @@ import seaborn as sns
 from matplotlib.legend_handler import HandlerTuple
 
 from ..claims.capacity import RHO_LAW_CONSTRUCTION, median_over_seed_ratios, rho_law_fit, seed_ratios, seed_values
-from .common import _palette
+from .common import method_palette
 
 __all__ = ["C2_THRESHOLDS", "c2_ratio_figure", "note_figure", "rho_fit_figure"]
 
@@ -80,7 +80,7 @@ def rho_fit_figure(cap: pd.DataFrame, rho: pd.DataFrame, families: dict, *, swee
     v["x"] = np.log(1.0 / v["rho"] ** 2)  # the rho law's regressor, per seed's own rho
     seeds = sorted(set(v["seed"]))
     style = {s: i % len(_SEED_MARKERS) for i, s in enumerate(seeds)}
-    colours = _palette(methods)
+    colours = method_palette(methods)
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, len(methods), figsize=(3.6 * len(methods) + 1.0, 3.6), sharex=True, sharey=True,
                              squeeze=False)

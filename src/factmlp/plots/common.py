@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..io import atomic_path
 
-__all__ = ["PALETTE", "fallback_colour", "save_figure"]
+__all__ = ["PALETTE", "fallback_colour", "save_figure", "method_palette", "methods_in", "finish_log_axes"]
 
 # Dugan et al. colours: GD red, construction blue, NTK orange (variants in lighter shades). The
 # order of this dict is the legend order of the methods it names.
@@ -49,12 +49,12 @@ def fallback_colour(name: str) -> tuple[float, float, float]:
     return colorsys.hls_to_rgb(hue, 0.45, 0.65)
 
 
-def _palette(methods) -> dict:
+def method_palette(methods) -> dict:
     """PALETTE, with :func:`fallback_colour` for any method it does not name (a newly added method)."""
     return {**PALETTE, **{m: fallback_colour(m) for m in methods if m not in PALETTE}}
 
 
-def _methods(df: pd.DataFrame) -> list[str]:
+def methods_in(df: pd.DataFrame) -> list[str]:
     """The methods of ``df``: those PALETTE names in its order, then the others as they appear."""
     present = list(dict.fromkeys(df["method"]))
     return [m for m in PALETTE if m in present] + [m for m in present if m not in PALETTE]
@@ -71,6 +71,6 @@ def save_figure(fig: plt.Figure, *paths: str | os.PathLike) -> None:
             fig.savefig(tmp, format=fmt, dpi=200, metadata=meta)
     plt.close(fig)
 
-def _finish_log_axes(ax, xlabel: str, ylabel: str, title: str) -> None:
+def finish_log_axes(ax, xlabel: str, ylabel: str, title: str) -> None:
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=6, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))

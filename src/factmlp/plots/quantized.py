@@ -11,7 +11,7 @@ import seaborn as sns
 from ..quantize import FORMATS
 from ..schemas import validate_table
 from ..tables import as_bool
-from .common import _methods, _palette
+from .common import method_palette, methods_in
 
 __all__ = ["quantized_figure"]
 
@@ -27,8 +27,8 @@ def quantized_figure(table: pd.DataFrame) -> plt.Figure:
     if table.empty:
         raise ValueError("quantized table has no rows")
     formats = [f for f in FORMATS if f in set(table["format"])]
-    methods = _methods(table)
-    pal = _palette(methods)
+    methods = methods_in(table)
+    pal = method_palette(methods)
     ok = table[as_bool(table["found"])]
     best = ok.groupby(["method", "format", "d"])["bits_per_weight_bit"].median().reset_index()
     kept = table.assign(kept=table["at_float_min_n_correct"] / table["n_facts"])

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .common import _methods, _palette
+from .common import method_palette, methods_in
 
 __all__ = ["usability_figure"]
 
@@ -27,7 +27,7 @@ def usability_figure(table: pd.DataFrame, *, usable_at: float, schedule: str = "
         raise ValueError(f"usability table has no rows for schedule {schedule!r}")
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, 4, figsize=(18.0, 4.1))
-    colours = _palette(_methods(ok))
+    colours = method_palette(methods_in(ok))
 
     ax = axes[0]
     size_rows = table[table.get("figure", pd.Series("size", index=table.index)) == "size"]
@@ -35,7 +35,7 @@ def usability_figure(table: pd.DataFrame, *, usable_at: float, schedule: str = "
     for sched in sorted(set(size_rows.get("schedule", pd.Series(dtype=str)).dropna())):
         mu = min_usable(size_rows, usable_at=usable_at, schedule=sched)
         ls, marker = styles.get(sched, ("-.", "^"))
-        for m in _methods(mu) if len(mu) else []:
+        for m in methods_in(mu) if len(mu) else []:
             g = mu[mu["method"] == m].groupby("n_facts")[["capacity_params", "usable_params"]].median().reset_index()
             if sched == schedule:
                 ax.plot(g["n_facts"], g["capacity_params"], ls="--", color=colours[m], lw=0.8, alpha=0.6)
@@ -69,7 +69,7 @@ def usability_figure(table: pd.DataFrame, *, usable_at: float, schedule: str = "
         (axes[2], "lipschitz_jacobian", "max Jacobian spectral norm at the keys (relative to output gain)", "c", True),
         (axes[3], "min_margin", "min normalised storage margin of the swapped-in MLP", "d", False),
     ):
-        for m in _methods(full) if len(full) else []:
+        for m in methods_in(full) if len(full) else []:
             g = full[full["method"] == m]
             ax.scatter(g[column], g["usability"], color=colours[m], label=m, s=18)
         parts = [f"{name} {_spearman(sub, column):.2f}" for name, sub in (("constr.", family), ("all", full))
