@@ -50,7 +50,10 @@ def test_bench_codebook_tiny(tmp_path):
     assert build["hidden"] == (400 // 16 + (400 % 16 > 0) + 1) * build["size"]  # b = d, one constant neuron
     same = table[table["case"] == "same_set"].set_index("method")
     assert set(same.index) == {"construction_codebook", "hebbian", "hebbian_whitened", "hebbian_data_dependent", "gd"}
-    assert same.loc["gd", "params_over_gd"] == 1.0
+    for m in same.index:  # each row's params are those of a gated MLP at its reported hidden width (every
+        h = int(same.loc[m, "hidden"])  # weight and bias: up, gate, down, the two hidden biases, the output bias)
+        assert same.loc[m, "found"] and same.loc[m, "params"] == 3 * h * 16 + 2 * h + 16, m
+    assert same.loc["gd", "size"] == same.loc["gd", "hidden"]  # GD is sized by its hidden width
     for m in same.index:  # the ratio column is the ratio of the two measured param counts
         assert abs(same.loc[m, "params_over_gd"] - same.loc[m, "params"] / same.loc["gd", "params"]) <= 0.01
 
@@ -125,7 +128,8 @@ def test_fact_mlp_robustness_tiny(tmp_path):
 
 def test_edit_base_recall_tiny(tmp_path):
     """One tiny base: a row with recall per template (12) and the key geometry per trained
-    template (8); template 0's hidden keys are at distance 0 from themselves."""
+    template (8); the per-template recalls of the 8 trained templates average to the base's recall
+    as its training measured it (every template holds every book once)."""
     out = tmp_path / "recall.tsv"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "edit_base_recall.py"), "--books", "16", "--d", "16",
            "--size", "16", "--base", '{"epochs": 1, "n_decoys": 2}', "--mix-templates", "--out", str(out)]
@@ -135,6 +139,8 @@ def test_edit_base_recall_tiny(tmp_path):
     cos = [float(c) for c in row["cos_input_key"].split()]
     dist = [float(c) for c in row["hidden_dist_t0"].split()]
     assert len(cos) == len(dist) == 8 and all(-1.0 <= c <= 1.0 for c in cos) and dist[0] == 0.0
+    per = [float(a) for a in row["per_template"].split()]
+    assert abs(sum(per[:8]) / 8 - row["recall"]) <= 0.001, (per, row["recall"])
 
 
 def test_choose_c3_geometries_tiny(tmp_path):
