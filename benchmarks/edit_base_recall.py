@@ -29,14 +29,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from factmlp.editing.corpus import make_corpus
 from factmlp.editing.experiment import (
     BaseSettings,
     corpus_facts,
     fact_accuracy,
-    fact_embeddings,
-    fact_mlp_seed,
-    train_base,
+    make_base,
 )
 from factmlp.io import write_tsv
 from factmlp.registry import get_method
@@ -79,16 +76,11 @@ def main() -> None:
     method_settings, base = json.loads(args.method_settings), {**BASE_DEFAULTS, **json.loads(args.base)}
     if args.mix_templates:
         base["batching"] = "mixed"
-    corpus = make_corpus(args.books, authors="bijection", n_train_templates=8, n_templates=12, seed=args.seed)
-    vocab = fact_embeddings(corpus, args.d, seed=args.seed)
     method = get_method(args.method, **method_settings)
-
-    def build(facts):
-        return method.build(facts, args.size, seed=fact_mlp_seed(args.seed))[0]
-
     t0 = time.perf_counter()
-    model, metrics = train_base(corpus, vocab, build(corpus_facts(corpus, vocab)), BaseSettings(**base),
-                                seed=args.seed, build=build)
+    corpus, vocab, _, model, metrics = make_base(
+        method, args.size, d=args.d, n_subjects=args.books, n_train_templates=8, n_templates=12, authors="bijection",
+        objects_per_subject=0.5, settings=BaseSettings(**base), seed=args.seed)
     subjects = torch.arange(corpus.n_subjects)
     per_template = [fact_accuracy(model, corpus, subjects, [j]) for j in range(len(corpus.templates))]
     cos, dist = key_geometry(model, corpus, corpus_facts(corpus, vocab).keys, range(corpus.n_train_templates))

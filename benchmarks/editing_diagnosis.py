@@ -19,15 +19,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from factmlp.editing.corpus import make_corpus
 from factmlp.editing.experiment import (
     BaseSettings,
     EvalCache,
     corpus_facts,
     edit_plan,
-    fact_embeddings,
     fact_mlp_seed,
-    train_base,
+    make_base,
 )
 from factmlp.registry import get_method
 
@@ -40,19 +38,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    corpus = make_corpus(256, authors="bijection", n_train_templates=8, n_templates=12, seed=0)
-    vocab = fact_embeddings(corpus, args.d, seed=0)
     method = get_method("construction")
 
-    def build(facts):
+    def build(facts):  # the swapped-in MLP, built as make_base builds the base's
         return method.build(facts, args.size, seed=fact_mlp_seed(0))[0]
 
-    s, o = corpus.n_subjects, corpus.n_objects
     rows = []
     for decoy in (0.0, 0.8):
         t = time.perf_counter()
-        model, m = train_base(corpus, vocab, build(corpus_facts(corpus, vocab)),
-                              BaseSettings(decoy_fraction=decoy, n_decoys=16), seed=0, build=build)
+        corpus, vocab, _, model, m = make_base(
+            method, args.size, d=args.d, n_subjects=256, n_train_templates=8, n_templates=12, authors="bijection",
+            objects_per_subject=0.5, settings=BaseSettings(decoy_fraction=decoy, n_decoys=16), seed=0)
+        s, o = corpus.n_subjects, corpus.n_objects
         cache = EvalCache(model, corpus)
         z, r, other = cache.z[0], cache.r[0], cache.other[0]
         alone = model.readout(model.fact_output(z), torch.zeros_like(r), other)[:, -1, s:s + o]

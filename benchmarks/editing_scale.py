@@ -29,18 +29,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from factmlp.editing.corpus import make_corpus
 from factmlp.editing.experiment import (
     BaseSettings,
     EditSettings,
     best_per_editor,
-    corpus_facts,
     fact_accuracy,
-    fact_embeddings,
-    fact_mlp_seed,
+    make_base,
     nonfact_ce,
     run_edits,
-    train_base,
 )
 from factmlp.io import write_tsv
 from factmlp.registry import get_method
@@ -52,17 +48,12 @@ COLUMNS = ["efficacy", "paraphrase", "specificity", "paraphrase_unseen", "nonfac
 
 def one(d: int, books: int, size: int, args) -> list[dict]:
     t0 = time.perf_counter()
-    corpus = make_corpus(books, authors="bijection", n_train_templates=8, n_templates=12, seed=0)
-    vocab = fact_embeddings(corpus, d, seed=0)
     method = get_method("construction", bucket_size=d, constant_neurons=1)
-
-    def build(facts):
-        return method.build(facts, size, seed=fact_mlp_seed(0))[0]
-
-    mlp = build(corpus_facts(corpus, vocab))
     base = BaseSettings(epochs=args.epochs, decoy_fraction=0.8, n_decoys=16, router_token=bool(args.router_token),
                         router_supervision=args.router_supervision, schedule=args.schedule, warmup=args.warmup)
-    model, m = train_base(corpus, vocab, mlp, base, seed=0, build=build, device=args.device)
+    corpus, vocab, mlp, model, m = make_base(
+        method, size, d=d, n_subjects=books, n_train_templates=8, n_templates=12, authors="bijection",
+        objects_per_subject=0.5, settings=base, seed=0, device=args.device)
     base_ce = nonfact_ce(model, corpus)
     subjects = torch.arange(books)
     per_template = [fact_accuracy(model, corpus, subjects, [j]) for j in range(len(corpus.templates))]

@@ -300,14 +300,15 @@ def train_base(corpus: Corpus, vocab: torch.Tensor, fact_mlp: nn.Module, setting
 
 def make_base(method: Method, size: int, *, d: int, n_subjects: int, n_train_templates: int, n_templates: int,
               authors: str, objects_per_subject: float, settings: BaseSettings,
-              seed: int) -> tuple[Corpus, torch.Tensor, nn.Module, EditLM, dict]:
+              seed: int, device: str = "cpu") -> tuple[Corpus, torch.Tensor, nn.Module, EditLM, dict]:
     """One base model of the editing stage (rule ``edit_base``): (corpus, vocab, fact MLP, model,
     metrics). Every random draw comes from ``seed``: the corpus (names and book -> author map,
     :func:`~factmlp.editing.corpus.make_corpus`), the token embeddings (:func:`fact_embeddings`),
     the fact MLP's build and its decoys' (:func:`fact_mlp_seed`), the LM's initialisation and its
     batches (:func:`train_base`); :func:`run_edits` draws the edited facts from the same seed. So
     each seed of ``editing.seeds`` is an independent base model, and a seed rebuilds its own bitwise
-    (on one device and thread count)."""
+    (on one device and thread count). The one recipe of a base: the workflow and the benchmarks
+    build theirs with it (``device``: where the LM trains, :func:`train_base`)."""
     corpus = make_corpus(n_subjects, objects_per_subject=objects_per_subject, authors=authors,
                          n_train_templates=n_train_templates, n_templates=n_templates, seed=seed)
     vocab = fact_embeddings(corpus, d, seed=seed)
@@ -316,7 +317,7 @@ def make_base(method: Method, size: int, *, d: int, n_subjects: int, n_train_tem
         return method.build(facts, size, seed=fact_mlp_seed(seed))[0]
 
     mlp = build(corpus_facts(corpus, vocab))
-    model, metrics = train_base(corpus, vocab, mlp, settings, seed=seed, build=build)
+    model, metrics = train_base(corpus, vocab, mlp, settings, seed=seed, build=build, device=device)
     return corpus, vocab, mlp, model, metrics
 
 
