@@ -21,9 +21,11 @@ import time
 import pandas as pd
 import torch
 
+from factmlp.editing.base import corpus_facts, fact_embeddings, fact_mlp_seed, nonfact_ce
 from factmlp.editing.corpus import make_corpus
 from factmlp.editing.editors import fit_deltas
-from factmlp.editing.experiment import EvalCache, corpus_facts, edit_plan, fact_embeddings, fact_mlp_seed, nonfact_ce
+from factmlp.editing.evaluation import EvalCache
+from factmlp.editing.experiment import edit_plan
 from factmlp.editing.lm import EditLM
 from factmlp.io import write_tsv
 from factmlp.registry import get_method

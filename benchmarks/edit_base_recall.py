@@ -3,7 +3,7 @@
     PYTHONPATH=src python3 benchmarks/edit_base_recall.py --books 256 --d 128 --method construction \
         --size 128 --base '{"lr": 0.001, "epochs": 200}' [--method-settings '{"bucket_size": 128}']
 
-The editing stage's protocol (factmlp.editing.experiment.train_base: bijection authors, 8 of 12
+The editing stage's protocol (factmlp.editing.base.train_base: bijection authors, 8 of 12
 templates trained, the fact MLP frozen), with the smoke/medium base settings as defaults (cosine lr
 3e-3 with 5% warm-up, decoys 0.8 x 16, 100 epochs; one template per batch, as up to session 11:
 ``--mix-templates`` for the configs' ``batching: mixed``) and ``--base`` (JSON) over them. Prints and
@@ -29,12 +29,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from factmlp.editing.experiment import (
-    BaseSettings,
-    corpus_facts,
-    fact_accuracy,
-    make_base,
-)
+from factmlp.editing.base import BaseSettings, corpus_facts, fact_accuracy, make_base
 from factmlp.io import write_tsv
 from factmlp.registry import get_method
 

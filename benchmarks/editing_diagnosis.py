@@ -19,14 +19,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from factmlp.editing.experiment import (
-    BaseSettings,
-    EvalCache,
-    corpus_facts,
-    edit_plan,
-    fact_mlp_seed,
-    make_base,
-)
+from factmlp.editing.base import BaseSettings, corpus_facts, fact_mlp_seed, make_base
+from factmlp.editing.evaluation import EvalCache
+from factmlp.editing.experiment import edit_plan
 from factmlp.registry import get_method
 
 

@@ -10,7 +10,7 @@ decoys 0.8 x 16, swap seed = base seed, the construction with buckets of d keys 
 neuron, hidden 240 between the preserved keys and all keys) at d = 64, 128, 256 (m' = 48, 80, 120:
 the same hidden width 240), then a larger setting (``--big``: d = 256, 4,096 books, m' = 224,
 hidden 3,808 between the 3,686 preserved keys at 10% and all 4,096). The base LM trains on
-``--device`` (factmlp.editing.experiment.train_base); editing and scoring run on the CPU.
+``--device`` (factmlp.editing.base.train_base); editing and scoring run on the CPU.
 Rows: per (d, books, fraction, editor) the best grid point's scores, as the pipeline scores them,
 the base's recall per template and the router's weight on the fact MLP at the object position.
 ``--router-token`` / ``--router-supervision`` set the two router variants of BaseSettings (the
@@ -29,15 +29,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from factmlp.editing.experiment import (
-    BaseSettings,
-    EditSettings,
-    best_per_editor,
-    fact_accuracy,
-    make_base,
-    nonfact_ce,
-    run_edits,
-)
+from factmlp.editing.base import BaseSettings, fact_accuracy, make_base, nonfact_ce
+from factmlp.editing.experiment import EditSettings, best_per_editor, run_edits
 from factmlp.io import write_tsv
 from factmlp.registry import get_method
 

@@ -5,7 +5,7 @@
         --mlp '4096;hebbian_whitened;2048;{}'
 
 Each ``--mlp`` is ``books;method;size;settings-JSON``: the fact MLP the editing stage would build
-for that many books (factmlp.editing.experiment: bijection authors, spherical embeddings at
+for that many books (factmlp.editing.base: bijection authors, spherical embeddings at
 ``--d``, the base's build seed). Inputs are z = a k + (1 - a) u rescaled to the key's norm, for
 1,024 sampled keys k and u a random template-word embedding or another subject's key; the table
 gives the storage accuracy (argmax over the objects of <g(z), v>) at each a. Inside the editing
@@ -25,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from factmlp.editing.base import corpus_facts, fact_embeddings, fact_mlp_seed
 from factmlp.editing.corpus import make_corpus
-from factmlp.editing.experiment import corpus_facts, fact_embeddings, fact_mlp_seed
 from factmlp.facts import FactSet, evaluate_mlp
 from factmlp.io import write_tsv
 from factmlp.registry import get_method

@@ -3,7 +3,7 @@
 import pandas as pd
 import torch
 
-from factmlp.editing.experiment import BaseSettings, make_base, save_base
+from factmlp.editing.base import BaseSettings, make_base, save_base
 from factmlp.io import setup_logging, write_tsv
 from factmlp.jobstats import write_job_benchmark
 from factmlp.registry import get_method

@@ -3,7 +3,8 @@
 import pandas as pd
 import torch
 
-from factmlp.editing.experiment import EditSettings, load_base, run_edits
+from factmlp.editing.base import load_base
+from factmlp.editing.experiment import EditSettings, run_edits
 from factmlp.io import setup_logging, write_tsv
 from factmlp.registry import get_method
 

@@ -11,6 +11,18 @@ import pytest
 import torch
 
 from factmlp.claims.editing import editing_claims
+from factmlp.editing.base import (
+    BaseSettings,
+    corpus_facts,
+    fact_accuracy,
+    fact_embeddings,
+    fact_mlp_seed,
+    load_base,
+    nonfact_ce,
+    relabel_objects,
+    save_base,
+    train_base,
+)
 from factmlp.editing.corpus import TEMPLATES, make_corpus
 from factmlp.editing.editors import (
     alphaedit_update,
@@ -20,22 +32,8 @@ from factmlp.editing.editors import (
     memit_update,
     rome_update,
 )
-from factmlp.editing.experiment import (
-    BaseSettings,
-    EditSettings,
-    corpus_facts,
-    edit_plan,
-    fact_accuracy,
-    fact_embeddings,
-    fact_mlp_seed,
-    load_base,
-    nonfact_ce,
-    relabel_objects,
-    run_edits,
-    save_base,
-    scores,
-    train_base,
-)
+from factmlp.editing.evaluation import scores
+from factmlp.editing.experiment import EditSettings, edit_plan, run_edits
 from factmlp.registry import get_method
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -258,7 +256,7 @@ def test_editing_claim_is_decided_on_every_base_mlp():
 
 def test_paraphrase_is_scored_on_the_edited_facts_other_trained_templates(tiny_base):
     # brute force: one sentence at a time, argmax over the object tokens at the last position
-    from factmlp.editing.experiment import EvalCache
+    from factmlp.editing.evaluation import EvalCache
 
     corpus, vocab, model, metrics, _ = tiny_base
     edited, preserved = torch.tensor([1, 5, 9]), torch.tensor([0, 2, 3])
@@ -301,7 +299,7 @@ def _evaluate(model, corpus, edited, preserved, new_mapping, base_ce) -> dict:
 def test_eval_cache_matches_full_forward_evaluation(tiny_base, max_hidden_bytes):
     """EvalCache.evaluate against the reference _evaluate, which runs the whole model per metric:
     for a swapped-in MLP (new up/gate/down) and for an update of the down projection only."""
-    from factmlp.editing.experiment import EvalCache
+    from factmlp.editing.evaluation import EvalCache
 
     corpus, vocab, base, metrics, method = tiny_base
     model = copy.deepcopy(base)
@@ -361,7 +359,7 @@ def test_decoy_training_needs_the_build_function_and_restores_the_fact_mlp():
 
 def _seed_base(seed: int, decoy_fraction: float = 0.0):
     """A tiny base model of the editing stage through the rule's own entry point (make_base)."""
-    from factmlp.editing.experiment import make_base
+    from factmlp.editing.base import make_base
 
     settings = BaseSettings(epochs=2, batch_size=8, decoy_fraction=decoy_fraction, n_decoys=2)
     return make_base(get_method("construction"), 8, d=8, n_subjects=8, n_train_templates=2, n_templates=3,
@@ -395,11 +393,11 @@ def test_each_seed_draws_its_own_base_and_a_seed_reproduces_it_bitwise():
 def test_a_base_without_decoys_never_takes_the_decoy_path(monkeypatch):
     """decoy_fraction 0 (the paper's protocol, claims revision 3 C8): no decoy MLP is built and no
     batch is relabelled; the same spies see both with decoys, so they can fail."""
-    from factmlp.editing import experiment
+    from factmlp.editing import base as editing_base
 
     relabelled, built = [], []
-    real_relabel = experiment.relabel_objects
-    monkeypatch.setattr(experiment, "relabel_objects", lambda *a: relabelled.append(1) or real_relabel(*a))
+    real_relabel = editing_base.relabel_objects
+    monkeypatch.setattr(editing_base, "relabel_objects", lambda *a: relabelled.append(1) or real_relabel(*a))
     corpus = make_corpus(8, objects_per_subject=1.0, n_train_templates=2, n_templates=3, seed=0)
     vocab = fact_embeddings(corpus, 8, seed=0)
     method = get_method("construction")
@@ -462,7 +460,7 @@ def test_editing_best_has_one_row_per_base_seed_fraction_editor():
 def test_router_supervision_adds_the_routers_binary_cross_entropy():
     """_lm_loss with router_supervision w = the plain next-token loss + w * BCE(r, [target is an
     object]) over the scored positions, the BCE written out by hand here."""
-    from factmlp.editing.experiment import _lm_loss
+    from factmlp.editing.base import _lm_loss
 
     corpus = make_corpus(8, objects_per_subject=1.0, authors="bijection", n_train_templates=2, n_templates=3, seed=0)
     vocab = fact_embeddings(corpus, 8, seed=0)
@@ -542,7 +540,7 @@ def test_eval_cache_last_position_mode_matches_full_forward_evaluation(tiny_base
     """EvalCache(eval_subjects > 0) against the full-forward reference: every accuracy is the same
     (read at the last position), and the perplexity ratio is the full-forward CE of the chosen
     subjects over the base's on the same subjects."""
-    from factmlp.editing.experiment import EvalCache
+    from factmlp.editing.evaluation import EvalCache
 
     corpus, vocab, base, metrics, method = tiny_base
     model = copy.deepcopy(base)
@@ -590,7 +588,7 @@ def test_fit_deltas_last_position_is_the_full_pass_fit(tiny_base):
 
 
 def test_mixed_batches_hold_every_training_sentence_once_and_mix_templates_of_one_length(monkeypatch):
-    from factmlp.editing import experiment
+    from factmlp.editing import base as editing_base
 
     corpus = make_corpus(10, authors="bijection", n_train_templates=8, n_templates=12, seed=0)
     order = torch.randperm(10, generator=torch.Generator().manual_seed(1))
@@ -601,13 +599,13 @@ def test_mixed_batches_hold_every_training_sentence_once_and_mix_templates_of_on
         lengths.setdefault(corpus.sentences(order[:1], j).shape[1], []).append(j)
     assert any(len(g) > 1 for g in lengths.values())  # the corpus has same-length templates to mix
     for batching in ("template", "mixed"):
-        batches = list(experiment._training_batches(corpus, templates, order, 7, batching))
+        batches = list(editing_base._training_batches(corpus, templates, order, 7, batching))
         assert sorted(tuple(r) for b in batches for r in b.tolist()) == expect
-        assert len(batches) == experiment._batches_per_epoch(corpus, templates, 10, 7, batching)
+        assert len(batches) == editing_base._batches_per_epoch(corpus, templates, 10, 7, batching)
         words = [{tuple(t for t in r if t >= corpus.n_subjects + corpus.n_objects) for r in b.tolist()}
                  for b in batches]
         if batching == "template":  # the old batches, exactly
-            old = list(experiment._batches(corpus, templates, order, 7))
+            old = list(editing_base._batches(corpus, templates, order, 7))
             assert len(old) == len(batches) and all(torch.equal(a, b) for a, b in zip(old, batches))
             assert all(len(w) == 1 for w in words)
         else:  # subject-major within a length: the first batch of a group of g templates starts
@@ -622,6 +620,6 @@ def test_mixed_batches_hold_every_training_sentence_once_and_mix_templates_of_on
     s = BaseSettings(epochs=2, batch_size=5, lr=0.2, schedule="cosine", lr_min_factor=0.1, batching="mixed")
     metrics, seen = _train_recording_lrs(monkeypatch, 8, s)
     corpus = make_corpus(8, objects_per_subject=1.0, authors="bijection", n_train_templates=8, n_templates=9, seed=0)
-    n = 2 * experiment._batches_per_epoch(corpus, range(8), 8, 5, "mixed")
+    n = 2 * editing_base._batches_per_epoch(corpus, range(8), 8, 5, "mixed")
     assert metrics["base_steps"] == len(seen) == n
     assert seen[-1] == pytest.approx(0.02) and seen[0] == pytest.approx(0.2)

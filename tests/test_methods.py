@@ -268,7 +268,8 @@ def test_gd_schema_defaults_match_settings_dataclass():
 
 
 def _dataclass_pairs():
-    from factmlp.editing.experiment import BaseSettings, EditSettings
+    from factmlp.editing.base import BaseSettings
+    from factmlp.editing.experiment import EditSettings
     from factmlp.transformer import AttentionSettings, RecallTask
 
     return [(("usability", "train"), AttentionSettings), (("usability", "task"), RecallTask),

@@ -17,7 +17,7 @@ Modules and packages, one per concept:
 - :mod:`factmlp.transformer`   the recall Transformer of the usability stage
 - :mod:`factmlp.lipschitz`     Lipschitz estimates of gated MLPs
 - :mod:`factmlp.usability`     usability of a fact MLP inside the Transformer
-- :mod:`factmlp.editing`       the editing corpus, LM, editors and experiment
+- :mod:`factmlp.editing`       the editing corpus, LM, base model, editors, evaluation and experiment
 - :mod:`factmlp.nichani`       Nichani et al.: associative memories, the recall task, sequential learning
 - :mod:`factmlp.tables`        tidy tables: per-job rows, their concatenation, log-log slope fits
 - :mod:`factmlp.plots`         figures from tidy tables, one module per stage
