@@ -42,11 +42,13 @@ def test_bench_codebook_tiny(tmp_path):
     out = tmp_path / "codebook.tsv"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_codebook.py"), "--threads", "1",
            "--n-keys", "400", "--n-values", "64", "--d", "16", "--n", "32", "--same-d", "16", "--gd-epochs", "300",
-           "--out", str(out)]
+           "--dense-check", "--device", "cpu", "--out", str(out)]
     subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600)
     table = pd.read_csv(out, sep="\t")
     build = table[table["case"] == "build"].iloc[0]
-    assert build["found"] and build["accuracy_sample"] == 1.0 and build["codebook_margin"] > 0
+    # every key checked (the script raises if the parallel-gate and dense checks disagree)
+    assert build["found"] and build["accuracy"] == 1.0 and build["n_checked"] == 400 and build["codebook_margin"] > 0
+    assert build["min_margin"] > 0 and build["dense_verify_s"] >= 0
     assert build["hidden"] == (400 // 16 + (400 % 16 > 0) + 1) * build["size"]  # b = d, one constant neuron
     same = table[table["case"] == "same_set"].set_index("method")
     assert set(same.index) == {"construction_codebook", "hebbian", "hebbian_whitened", "hebbian_data_dependent", "gd"}

@@ -173,3 +173,29 @@ def test_both_losses_store_and_the_hinge_stops_once_every_pair_clears_its_margin
         CodebookSettings(loss="mse")
     with pytest.raises(ValueError, match="hinge_margin"):
         get_method("construction_codebook", codebook_hinge_margin=0.0)
+
+
+def test_hand_written_hinge_gradients_equal_autograd():
+    # the mined hinge's gradients (fit_codebook's fast path) against autograd of the loss written plainly
+    from factmlp.constructions.codebook import hinge_grads
+
+    g = torch.Generator().manual_seed(5)
+    values = torch.nn.functional.normalize(torch.randn(40, 12, generator=g, dtype=torch.float64), dim=1)
+    dec = torch.randn(12, 4, generator=g, dtype=torch.float64)
+    codes = torch.randn(40, 4, generator=g, dtype=torch.float64)
+    batch = torch.tensor([3, 7, 0, 21, 39, 7])  # a repeated anchor accumulates
+    rivals = torch.stack([torch.randperm(40, generator=g)[:6] for _ in batch])
+    rivals = torch.where(rivals == batch[:, None], (rivals + 1) % 40, rivals)
+    margin = 0.5  # large enough that some pairs are active and some are not
+    loss, ddec, dcodes = hinge_grads(dec, codes, values, batch, rivals, margin)
+
+    d_, c_ = dec.clone().requires_grad_(True), codes.clone().requires_grad_(True)
+    total = 0.0
+    for j, riv in zip(batch.tolist(), rivals):
+        o = d_ @ c_[j] / (d_ @ c_[j]).norm()
+        for i in riv.tolist():
+            total = total + torch.relu(margin - (o @ values[j] - o @ values[i]))
+    (total / len(batch)).backward()
+    assert 0 < float(loss) and float(loss) == pytest.approx(float(total.detach()) / len(batch), rel=1e-12)
+    assert torch.allclose(ddec, d_.grad, atol=1e-12) and torch.allclose(dcodes, c_.grad, atol=1e-12)
+    assert (dcodes[[i for i in range(40) if i not in batch.tolist()]] == 0).all()

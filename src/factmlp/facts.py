@@ -116,9 +116,10 @@ def storage_report(
     Returns ``{"accuracy", "n_correct", "n_facts", "min_margin", "mean_margin"}``.
     """
     outputs = outputs.to(torch.float64)
-    values = values.to(torch.float64)
+    values = values.to(device=outputs.device, dtype=torch.float64)  # on the outputs' device (a GPU check)
+    mapping = mapping.to(outputs.device)
     n = outputs.shape[0]
-    margins = torch.empty(n, dtype=torch.float64)
+    margins = torch.empty(n, dtype=torch.float64, device=outputs.device)
     for start in range(0, n, batch_size):
         out = outputs[start : start + batch_size]
         f = mapping[start : start + batch_size]
@@ -140,10 +141,20 @@ def storage_report(
 
 
 @torch.no_grad()
-def evaluate_mlp(mlp: torch.nn.Module, facts: FactSet, *, batch_size: int = 4096) -> dict:
+def evaluate_mlp(mlp: torch.nn.Module, facts: FactSet, *, batch_size: int = 4096,
+                 parallel_gates: bool = False) -> dict:
     """:func:`storage_report` of ``mlp`` on ``facts`` (run in float64 on the CPU). Keys go through
     in batches of at most ``batch_size`` and at most 2^24 hidden activations (128 MiB per
-    hidden-sized tensor, whatever the width)."""
+    hidden-sized tensor, whatever the width).
+
+    ``parallel_gates``: compute the outputs with :func:`factmlp.mlp.parallel_gate_forward` (every
+    key, no hidden-sized tensor; ValueError unless the gate rows are parallel), on the device the
+    MLP's weights are on: the check of 10^5-10^6-key constructions."""
+    if parallel_gates:
+        from .mlp import parallel_gate_forward
+
+        keys = facts.keys.to(mlp.gate.weight.device)
+        return storage_report(parallel_gate_forward(mlp, keys), facts.values, facts.mapping, batch_size=batch_size)
     mlp = mlp.to(device="cpu", dtype=torch.float64)
     hidden = int(getattr(mlp, "hidden", 0) or 1)
     batch_size = max(1, min(batch_size, (1 << 24) // hidden))

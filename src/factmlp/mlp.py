@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "GatedMLP", "activation_fn"]
+__all__ = ["ACTIVATIONS", "GatedMLP", "activation_fn", "parallel_gate_forward"]
 
 ACTIVATIONS = ("relu", "identity", "silu", "gelu")
 
@@ -95,3 +95,69 @@ class GatedMLP(nn.Module):
                 lin.bias.copy_(b if b is not None else torch.zeros_like(lin.bias))
         mlp.requires_grad_(False)
         return mlp
+
+
+@torch.no_grad()
+def parallel_gate_forward(mlp: GatedMLP, x: torch.Tensor, *, rtol: float = 1e-12) -> torch.Tensor:
+    r"""``mlp(x)`` for a ReLU-gated MLP whose gate rows are all parallel, in O(n d d_out + h d d_out)
+    instead of the dense O(n h d).
+
+    When every gate row is s_n w (one unit vector w, any scales s_n and biases b_n; rows of zeros
+    allowed), a neuron's gate is a ramp along z = w.x: ReLU(s_n z + b_n) = s_n (z - t_n) for z > t_n
+    if s_n > 0 (t_n = -b_n / s_n), |s_n| (t_n - z) for z < t_n if s_n < 0, and the constant
+    ReLU(b_n) if s_n = 0. The neurons active at z are then a prefix (s_n > 0, sorted by t_n) and a
+    suffix (s_n < 0), so with the running sums A1 = sum_n s_n W_n u_n^T, A2 = sum_n s_n t_n W_n u_n^T
+    (and their bias terms) over the active neurons, g(x) = z (A1 x + a1) - (A2 x + a2) + b_down.
+    Inputs are grouped by how many ramps they have passed, the sums updated between groups: the
+    cost no longer grows with h x n. The closed-form encoders (one random direction w for every
+    gate) are such MLPs; this checks storage on 10^5-10^6 keys where the dense pass would take
+    minutes to hours (benchmarks/bench_codebook.py). Reads only the MLP's weights; the
+    parallelism is checked on them (max |G - s w^T| <= ``rtol`` max |G|, else ValueError).
+    Float64, on the weights' device; agrees with the dense pass to rounding (tests/test_mlp.py).
+    """
+    if mlp.activation != "relu":
+        raise ValueError(f"parallel_gate_forward needs ReLU gates, got {mlp.activation!r}")
+    dt = torch.float64
+    gw, gb = mlp.gate.weight.to(dt), mlp.gate.bias.to(dt)
+    uw, ub = mlp.up.weight.to(dt), mlp.up.bias.to(dt)
+    dw, db = mlp.down.weight.to(dt), mlp.down.bias.to(dt)
+    x = x.to(device=gw.device, dtype=dt)
+    norms = gw.norm(dim=1)
+    scale = float(gw.abs().max()) if gw.numel() else 0.0
+    w = gw[int(norms.argmax())] / norms.max().clamp_min(1e-300)
+    s = gw @ w
+    if scale > 0 and float((gw - s[:, None] * w[None, :]).abs().max()) > rtol * scale:
+        raise ValueError("the gate rows are not parallel: parallel_gate_forward does not apply (use mlp(x))")
+    z = x @ w
+    out = db.expand(x.shape[0], -1).clone()
+    zero = s == 0
+    if zero.any():  # constant gates: a linear map
+        a = torch.relu(gb[zero])
+        out += (x @ uw[zero].T + ub[zero]) @ (dw[:, zero] * a).T
+    for sign in (1.0, -1.0):
+        sel = (s * sign) > 0
+        if not sel.any():
+            continue
+        t = -gb[sel] / s[sel]
+        order = torch.argsort(t * sign)  # the order in which the ramps switch on as sign*z grows
+        t, sn, u, bu, wd = t[order], s[sel][order], uw[sel][order], ub[sel][order], dw[:, sel][:, order]
+        # active neurons for an input: s>0: t_n < z (a prefix of t ascending); s<0: t_n > z (a prefix of t descending)
+        passed = torch.searchsorted((t * sign).contiguous(), (z * sign).contiguous(), side="left")
+        a1 = torch.zeros(wd.shape[0], x.shape[1] + 1, dtype=dt, device=x.device)  # [A1 | a1]
+        a2 = torch.zeros_like(a1)
+        uu = torch.cat([u, bu[:, None]], dim=1)  # (h_sel, d + 1): up rows with their bias
+        xx = torch.cat([x, torch.ones_like(z)[:, None]], dim=1)
+        groups, inv = torch.unique(passed, return_inverse=True)
+        done = 0
+        for gi, p in enumerate(groups.tolist()):
+            if p > done:  # add the ramps switched on since the last group
+                blk = wd[:, done:p] * sn[done:p]
+                a1 += blk @ uu[done:p]
+                a2 += (blk * t[done:p]) @ uu[done:p]
+                done = p
+            if p == 0:
+                continue
+            rows = (inv == gi).nonzero(as_tuple=True)[0]
+            xr = xx[rows]
+            out[rows] += z[rows, None] * (xr @ a1.T) - xr @ a2.T
+    return out

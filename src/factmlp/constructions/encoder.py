@@ -73,7 +73,7 @@ class PiecewiseEncoder:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """(n, d) -> (n, m') codes."""
         act = (x @ self.up_w.T) * torch.relu(x @ self.gate_w.T + self.gate_b)  # (n, h)
-        out = torch.zeros(x.shape[0], self.code_dim, dtype=x.dtype)
+        out = torch.zeros(x.shape[0], self.code_dim, dtype=x.dtype, device=x.device)
         return out.index_add_(1, self.coord, act)
 
 
@@ -89,29 +89,38 @@ def _blocks(keys, lam_lo, lam_hi, bounds, ridge):
         kg = keys[s:e]
         a, b = lam_lo[s:e], lam_hi[s:e]
         blk = (kg @ kg.T) * (a[:, None] * a[None, :] + b[:, None] * b[None, :])
-        diag.append(blk + ridge * torch.eye(e - s, dtype=keys.dtype))
+        diag.append(blk + ridge * torch.eye(e - s, dtype=keys.dtype, device=keys.device))
         if g + 1 < len(bounds):
             s2, e2 = bounds[g + 1]
             upper.append((kg @ keys[s2:e2].T) * (b[:, None] * lam_lo[s2:e2][None, :]))
     return diag, upper
 
 
-def _block_tridiag_solve(diag, upper, rhs, bounds):
-    """Solve the SPD block-tridiagonal system (diag, upper, upper^T) Y = rhs by block Cholesky."""
-    nb = len(diag)
-    chol, mult = [], []  # chol[g]: Cholesky of Schur complement S_g; mult[g] = S_g^{-1} U_g
-    ys = []
-    for g in range(nb):
-        s = diag[g]
-        r = rhs[bounds[g][0] : bounds[g][1]]
-        if g > 0:
-            s = s - upper[g - 1].T @ mult[g - 1]
-            r = r - upper[g - 1].T @ ys[g - 1]
+def _block_tridiag_factor(diag, upper):
+    """Block Cholesky of the SPD block-tridiagonal matrix (diag, upper, upper^T): per block, the
+    Cholesky factor of the Schur complement S_g and S_g^{-1} U_g. Factored once per encoder and
+    reused by the solve and every refinement step (the factorisation is the cost: b x b solves
+    with b right-hand sides, against m' for a solve)."""
+    chol, mult = [], []
+    for g in range(len(diag)):
+        s = diag[g] if g == 0 else diag[g] - upper[g - 1].T @ mult[g - 1]
         lg = torch.linalg.cholesky(s)
         chol.append(lg)
-        ys.append(torch.cholesky_solve(r, lg))  # S_g^{-1} r~_g
-        if g + 1 < nb:
+        if g + 1 < len(diag):
             mult.append(torch.cholesky_solve(upper[g], lg))
+    return chol, mult
+
+
+def _block_tridiag_solve(factor, upper, rhs, bounds):
+    """Solve (diag, upper, upper^T) Y = rhs given :func:`_block_tridiag_factor`'s ``factor``."""
+    chol, mult = factor
+    nb = len(chol)
+    ys = []
+    for g in range(nb):
+        r = rhs[bounds[g][0] : bounds[g][1]]
+        if g > 0:
+            r = r - upper[g - 1].T @ ys[g - 1]
+        ys.append(torch.cholesky_solve(r, chol[g]))  # S_g^{-1} r~_g
     out = [None] * nb
     out[-1] = ys[-1]
     for g in range(nb - 2, -1, -1):
@@ -134,7 +143,7 @@ def _apply_gram(keys, lam_lo, lam_hi, bounds, y):
 def _knot_values(keys, lam_lo, lam_hi, bounds, y, g):
     """M_g = (A^T y) at knot g: (m', d). Knot g touches bucket g (weight lam_lo) and bucket g-1 (lam_hi)."""
     m = y.shape[1]
-    val = torch.zeros(m, keys.shape[1], dtype=keys.dtype)
+    val = torch.zeros(m, keys.shape[1], dtype=keys.dtype, device=keys.device)
     if g < len(bounds):
         s, e = bounds[g]
         val += (y[s:e] * lam_lo[s:e, None]).T @ keys[s:e]
@@ -192,7 +201,8 @@ def fit_piecewise_encoder(
         raise ValueError(f"constant_neurons must be 1 or 2, got {constant_neurons}")
     g = torch.Generator(device="cpu")
     g.manual_seed(int(seed))
-    w = torch.randn(d, generator=g, dtype=torch.float64)
+    dev = keys.device  # the solve runs where the keys are (CPU or a GPU); w is drawn on the CPU either way
+    w = torch.randn(d, generator=g, dtype=torch.float64).to(dev)
     w = w / w.norm()
     z = keys @ w
     order = torch.argsort(z)
@@ -207,18 +217,20 @@ def fit_piecewise_encoder(
     for gi in range(1, nb):
         knots.append(0.5 * float(zs[bounds[gi - 1][1] - 1] + zs[bounds[gi][0]]))
     knots.append(float(zs[-1]) + pad)
-    t = torch.tensor(knots, dtype=torch.float64)  # (B+1,)
-    bucket_of = torch.repeat_interleave(torch.arange(nb), torch.tensor([e - s for s, e in bounds]))
+    t = torch.tensor(knots, dtype=torch.float64, device=dev)  # (B+1,)
+    bucket_of = torch.repeat_interleave(torch.arange(nb, device=dev), torch.tensor([e - s for s, e in bounds], device=dev))
     lam_hi = (zs - t[bucket_of]) / (t[bucket_of + 1] - t[bucket_of])  # (N,) weight on upper knot
     lam_lo = 1.0 - lam_hi
 
     diag, upper = _blocks(ks, lam_lo, lam_hi, bounds, 0.0)
     scale = float(torch.stack([blk.diagonal().mean() for blk in diag]).mean())
-    diag = [blk + ridge * scale * torch.eye(blk.shape[0], dtype=torch.float64) for blk in diag]
-    y = _block_tridiag_solve(diag, upper, cs, bounds)
+    diag = [blk + ridge * scale * torch.eye(blk.shape[0], dtype=torch.float64, device=dev) for blk in diag]
+    factor = _block_tridiag_factor(diag, upper)
+    del diag  # the factor replaces it (10^6 keys at d = 1,024: 8 GB per block list)
+    y = _block_tridiag_solve(factor, upper, cs, bounds)
     for _ in range(refine_steps):
         resid = cs - _apply_gram(ks, lam_lo, lam_hi, bounds, y)
-        y = y + _block_tridiag_solve(diag, upper, resid, bounds)
+        y = y + _block_tridiag_solve(factor, upper, resid, bounds)
 
     knot_vals = torch.stack([_knot_values(ks, lam_lo, lam_hi, bounds, y, gi) for gi in range(nb + 1)])  # (B+1, m', d)
     slopes = (knot_vals[1:] - knot_vals[:-1]) / (t[1:] - t[:-1])[:, None, None]  # (B, m', d)
@@ -228,20 +240,20 @@ def fit_piecewise_encoder(
         a1 = a2 - span - pad  # ReLU(z-a1) - ReLU(z-a2) = a2 - a1 on every key
         const = knot_vals[0] / (a2 - a1)  # (m', d)
         up_w = torch.cat([relu_w.reshape(nb * m, d), const, -const])  # (h, d)
-        gate_b = torch.cat([-t[:nb].repeat_interleave(m), torch.full((m,), -a1, dtype=torch.float64),
-                            torch.full((m,), -a2, dtype=torch.float64)])
-        coord = torch.cat([torch.arange(m).repeat(nb), torch.arange(m), torch.arange(m)])
+        gate_b = torch.cat([-t[:nb].repeat_interleave(m), torch.full((m,), -a1, dtype=torch.float64, device=dev),
+                            torch.full((m,), -a2, dtype=torch.float64, device=dev)])
+        coord = torch.arange(m, device=dev).repeat(nb + 2)
         gate_w = w.expand(up_w.shape[0], d).clone()
     else:  # one always-on neuron per coordinate: gate row 0, bias 1
         up_w = torch.cat([relu_w.reshape(nb * m, d), knot_vals[0]])
-        gate_b = torch.cat([-t[:nb].repeat_interleave(m), torch.ones(m, dtype=torch.float64)])
-        coord = torch.cat([torch.arange(m).repeat(nb), torch.arange(m)])
-        gate_w = torch.cat([w.expand(nb * m, d), torch.zeros(m, d, dtype=torch.float64)])
+        gate_b = torch.cat([-t[:nb].repeat_interleave(m), torch.ones(m, dtype=torch.float64, device=dev)])
+        coord = torch.arange(m, device=dev).repeat(nb + 1)
+        gate_w = torch.cat([w.expand(nb * m, d), torch.zeros(m, d, dtype=torch.float64, device=dev)])
     enc = PiecewiseEncoder(gate_w=gate_w, gate_b=gate_b, up_w=up_w, coord=coord,
                            code_dim=m, fit_error=0.0)
     # spot check of the network itself on <= check_keys keys spread over the sorted order
     # (evaluating all N keys costs O(N h d), the price of a full forward pass)
-    probe = order[torch.linspace(0, n - 1, min(n, check_keys)).round().long()]
+    probe = order[torch.linspace(0, n - 1, min(n, check_keys)).round().long().to(dev)]
     err = float((enc(keys[probe]) - codes[probe]).abs().max())
     if err > max_fit_error * (1.0 + float(codes.abs().max())):
         raise EncoderFitError(
