@@ -227,3 +227,26 @@ def test_efficiency_table_by_hand(tmp_path):
     assert rows["construction"][3:] == ["2", "400", f"{(117 / 300 + 117 / 500) / 2:.3f}", "int8",
                                         "0.0250", f"{(3.0 + 500 / 120) / 2:.2f}", "1.50", "1.50"]
     assert rows["gd"][8] == "1.00"
+
+
+def test_b2_study_tiny(tmp_path):
+    out = tmp_path / "b2.tsv"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "b2_study.py"), "--threads", "1", "--d", "16", "--n-facts", "32",
+           "--m-start", "6", "--gd-params", "116", "--knot-steps", "300", "--betas", "1.5", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "benchmarks")])}
+    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600, env=env)
+    t = pd.read_csv(out, sep="\t")
+    build = t[t["case"] == "build"].iloc[0]
+    m, h = int(build["code_dim"]), int(build["hidden"])
+    # a gated MLP's weights and biases (d = 16): gate and up h(d + 1) each, down d(h + 1)
+    assert build["params"] == 3 * h * 16 + 2 * h + 16 == build["gate_params"] + build["up_params"] + build["down_params"]
+    assert build["gate_rank"] == 1 and build["down_rank"] == m  # one gate direction; a rank-m' decoder
+    assert build["ratio_to_gd"] == round(build["params"] / 116, 2)
+    cb = t[t["case"] == "codebook"].set_index("code_dim")
+    assert list(cb.index) == list(range(1, m + 1)) and bool(cb.loc[m, "stores"])
+    assert (cb["min_margin"] > 0).tolist() == cb["stores"].astype(bool).tolist()
+    knots = t[t["case"] == "knot_rank"].iloc[0]
+    assert 1 <= knots["knot_rank_min"] <= knots["knot_rank_max"] <= min(m, knots["neurons_per_knot"])
+    assert 0 <= t[t["case"] == "prune"].iloc[0]["prunable"] <= h
+    learned = t[t["case"] == "learned_knots"].iloc[0]
+    assert learned["bucket_size"] == 24 and 0.0 <= learned["accuracy"] <= 1.0

@@ -90,11 +90,9 @@ def load_schema(path: str | os.PathLike, *, methods: list[str] | None = None) ->
 
 def registered_names(*, methods: list[str] | None = None) -> dict[str, list[str]]:
     """The lists of names the schema reads (``x-enum-from``): ``methods`` (the registry,
-    :func:`factmlp.registry.method_names`, unless given), ``editors``
-    (:data:`factmlp.editing.experiment.EDITORS`) and ``family_kinds``
-    (:data:`factmlp.embeddings.FAMILY_KINDS`)."""
-    from .editing.experiment import EDITORS
-    from .embeddings import FAMILY_KINDS
+    :func:`factmlp.registry.method_names`, unless given), ``editors`` and ``family_kinds``
+    (:mod:`factmlp.names`); none needs torch."""
+    from .names import EDITORS, FAMILY_KINDS
     from .registry import method_names
 
     return {"methods": list(method_names() if methods is None else methods), "editors": list(EDITORS),
@@ -236,7 +234,27 @@ def _locate(err) -> tuple[str, str]:
     return _key(path), err.message
 
 
+def torch_missing() -> str | None:
+    """Why torch cannot be imported here, or None. Where it is missing (a linter's environment with
+    Snakemake alone: ``snakemake --lint`` in the workflow catalog), :func:`validate_config` checks the
+    schema and every cross-key rule that needs no torch, and skips, with a warning, the checks that
+    build a method's settings, draw a table or read the MiniLM vocabulary (they run wherever the
+    workflow's packages are installed, i.e. before any job)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        return str(exc) or "torch is not installed"
+    return None
+
+
 def _check_names(config: dict, methods: list[str] | None) -> None:
+    missing = torch_missing()
+    if missing:
+        import warnings
+
+        warnings.warn(f"factmlp: torch cannot be imported ({missing}): the config was checked against its schema "
+                      "and the cross-key rules only; method settings, bucket sizes, key norms and family sizes "
+                      "are checked where the workflow's packages are installed", stacklevel=2)
     if methods is None:
         from .registry import method_names
 
@@ -279,7 +297,7 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
             fail(f"editing.base_mlps[{i}].name", f"base name {name!r} is used twice (a base is named after its "
                  "method unless it has a name: give each base of one method a distinct name)")
         seen.add(name)
-        if base.get("settings"):
+        if base.get("settings") and not missing:
             from .registry import get_method
 
             try:
@@ -309,10 +327,11 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
     if dec["points"] and not dec["families"]:
         fail("decodability.families", "decodability.points is set but no families are given (the points would "
              "be ignored)")
-    _check_method_settings(config, fail)
     _check_references(config, fail)
-    _check_bucket_sizes(config, fail)
-    _check_usability_key_norms(config, fail)
+    if not missing:  # these build method settings or draw tables (torch)
+        _check_method_settings(config, fail)
+        _check_bucket_sizes(config, fail)
+        _check_usability_key_norms(config, fail)
     _check_nichani(config["nichani"], fail)
     _check_quantization(cap, fail)
     _check_replay(config, fail)
@@ -536,12 +555,15 @@ def _check_families(used, points, families, where, fail, facts) -> None:
     """Families used at ``where`` are defined, and every point fits a finite family: d <= 384 and
     the rows a fact set draws (|K|, |V| or |K| + |V|: factmlp.embeddings.table_rows) <= the
     vocabulary for MiniLM (factmlp.embeddings.family_max_rows)."""
-    from .embeddings import MINILM_DIM, family_max_rows, table_rows
-
     for j, fam in enumerate(used):
         if fam not in families:
             fail(f"{where}.families[{j}]",
                  f"unknown family {fam!r}; defined in embeddings.families: {', '.join(families)}")
+    if torch_missing():
+        return  # the sizes below are the embeddings module's (torch); see torch_missing
+    from .embeddings import MINILM_DIM, family_max_rows, table_rows
+
+    for fam in used:
         spec = families[fam]
         if spec["kind"] == "minilm":
             for k, p in enumerate(points):

@@ -40,6 +40,8 @@ from pathlib import Path
 
 import torch
 
+from .names import FAMILY_KINDS
+
 __all__ = [
     "FAMILY_KINDS",
     "MINILM_DIM",
@@ -55,7 +57,6 @@ __all__ = [
     "table_rows",
 ]
 
-FAMILY_KINDS = ("spherical", "spike", "kappa", "minilm")
 MINILM_DIM = 384
 DTYPE = torch.float64
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..io import derive_seed
+from ..names import EDITORS
 from ..methods import Method
 from .base import BaseSettings, corpus_facts, fact_mlp_seed
 from .corpus import Corpus
@@ -49,7 +50,6 @@ __all__ = ["EditSettings", "EDITORS", "edit_plan", "SWAP_SEEDS", "run_edits", "b
 
 
 
-EDITORS = ("mlp_swap", "rome", "memit", "alphaedit")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,234 @@
+"""Where construction_codebook's parameters go at the paper's sizes, and what each candidate fix gives
+(issue 30, deliverable 3: a fitted construction within 3x of GD at d = 128 and 256, |K| = d^2/8).
+
+    PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/b2_study.py --d 128 [--threads 2]
+        [--gd-table docs/results/paper/2026-11-27b/paper_slice_d128.tsv] [--out benchmarks/results/b2_study_d128.tsv]
+
+The fact set is the paper slice's point (spherical, tied, permutation, seed 0, drawn as the pipeline
+draws it: ``gpu_checks.fact_set``); GD's parameter count at that point is read from the paper slice's
+table (GD with the paper's protocol on a GPU; a CPU run of it takes hours), so every ratio here is
+against that measured GD. One table, one row per measurement (``case``):
+
+- ``build``: construction_codebook at its smallest storing code dimension m' (searched from
+  ``--m-start`` down, each m' built with the method's bucket-size variants and checked on every key);
+  the parameter split: gate, up and down matrices with their biases, the rank of the gate and down
+  matrices, and the *free numbers* that determine the MLP (rank-one gate: d + h; up rows and biases:
+  h (d + 1); down: d m' + d). A rank-one gate and a rank-m' down matrix are counted in full by
+  ``param_count`` (as GD's are), so the free numbers bound what these params can carry.
+- ``codebook``: the codebook margin (exact, every value) at each m' from 1 to the build's m': the
+  smallest m' whose codebook separates every value bounds the exact encoder's width from below:
+  with the build's buckets (B of them, one constant neuron per coordinate) h = (B + 1) m', so the
+  ``params`` of these rows are what the build would cost at that m' if its codebook stored.
+- ``prune`` (candidate "prune neurons no fact needs"): neurons zeroed one at a time, smallest
+  ||u_n|| ||W_n|| first, keeping storage on every key; the count removed before the first loss.
+- ``knot_rank`` (candidate "share code dimensions across buckets"): numerical rank (1e-6 relative) of
+  each knot's m' x d slope change; rank r < m' at a knot would let r neurons replace m' there.
+- ``learned_knots`` (candidate "a learned encoder in place of the exact one", at larger buckets
+  b = beta d): the knot values of the piecewise-linear encoder, and the decoder, trained by Adam on
+  the hinge of every (key, rival) pair (margin 0.02, ``--knot-steps``), from their least-squares
+  fit; gates fixed at the bucket boundaries. It trains weights on the facts, so it is not a
+  construction in claim B2's sense (no GD on the facts); measured to see whether even training
+  lets a parallel-gate encoder hold more than ~d keys per bucket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+import torch
+from gpu_checks import fact_set  # the pipeline's fact set at a (d, |K|) point (benchmarks/ is on sys.path)
+
+from factmlp.constructions.codebook import CodebookSettings, codebook_margins, fit_codebook
+from factmlp.constructions.encoder import EncoderFitError
+from factmlp.facts import FactSet, evaluate_mlp
+from factmlp.io import write_tsv
+from factmlp.mlp import GatedMLP
+from factmlp.registry import get_method
+
+
+def smallest_build(facts: FactSet, m_start: int) -> tuple[int, GatedMLP, str, float]:
+    """construction_codebook at the smallest m' <= m_start that stores every fact (downward scan:
+    the first m' that fails ends it)."""
+    method = get_method("construction_codebook")
+    best = None
+    for m in range(m_start, 0, -1):
+        t0 = time.perf_counter()
+        built = None
+        for label, variant in method.variants(facts):
+            try:
+                mlp, _ = variant.build(facts, m, seed=0)
+            except EncoderFitError:
+                continue
+            if evaluate_mlp(mlp, facts)["accuracy"] == 1.0:
+                built = (m, mlp, label, time.perf_counter() - t0)
+                break
+        print(f"  m'={m}: {'stores (' + built[2] + ')' if built else 'does not store'}", flush=True)
+        if built is None:
+            break
+        best = built
+    if best is None:
+        raise RuntimeError(f"construction_codebook does not store at m' = {m_start}; raise --m-start")
+    return best
+
+
+def split_row(mlp: GatedMLP, m: int) -> dict:
+    d, h = mlp.gate.in_features, mlp.hidden
+    rank = lambda t: int(torch.linalg.matrix_rank(t, rtol=1e-10))  # noqa: E731
+    return {"hidden": h, "params": mlp.param_count(), "gate_params": h * d + h, "up_params": h * d + h,
+            "down_params": d * h + d, "gate_rank": rank(mlp.gate.weight), "down_rank": rank(mlp.down.weight),
+            "free_numbers": (d + h) + h * (d + 1) + (d * m + d)}
+
+
+def knot_ranks(mlp: GatedMLP) -> tuple[int, int, int]:
+    """(min, max) numerical rank of the up rows of the neurons sharing one gate bias (one knot), and
+    the neurons per knot."""
+    ranks, sizes = [], []
+    for b in torch.unique(mlp.gate.bias):
+        rows = mlp.up.weight[mlp.gate.bias == b]
+        sv = torch.linalg.svdvals(rows)
+        ranks.append(int((sv > 1e-6 * sv[0]).sum()))
+        sizes.append(rows.shape[0])
+    return min(ranks), max(ranks), max(sizes)
+
+
+@torch.no_grad()
+def prunable(mlp: GatedMLP, facts: FactSet) -> int:
+    """Neurons zeroed (smallest ||u|| ||w_down|| first) before storage on every key first fails."""
+    mlp = GatedMLP.from_weights(gate_w=mlp.gate.weight, gate_b=mlp.gate.bias, up_w=mlp.up.weight,
+                                up_b=mlp.up.bias, down_w=mlp.down.weight.clone(), down_b=mlp.down.bias)
+    contrib = mlp.up.weight.norm(dim=1) * mlp.down.weight.norm(dim=0)
+    removed = 0
+    for n in torch.argsort(contrib).tolist():
+        mlp.down.weight[:, n] = 0.0
+        if evaluate_mlp(mlp, facts)["accuracy"] < 1.0:
+            break
+        removed += 1
+    return removed
+
+
+def knot_mlp(x: torch.Tensor, t: torch.Tensor, w: torch.Tensor, dec: torch.Tensor) -> GatedMLP:
+    """The gated MLP of the piecewise-linear encoder with knot values ``x`` (B+1, m', d) at ``t``,
+    gate direction ``w`` and decoder ``dec`` (d, m'): B ramps plus one always-on neuron per code
+    coordinate, as :func:`factmlp.constructions.encoder.fit_piecewise_encoder` lays it out."""
+    n_knots, m, d = x.shape
+    nb = n_knots - 1
+    slopes = (x[1:] - x[:-1]) / (t[1:] - t[:-1])[:, None, None]
+    ramps = torch.cat([slopes[:1], slopes[1:] - slopes[:-1]])
+    coord = torch.arange(m).repeat(nb + 1)
+    return GatedMLP.from_weights(
+        gate_w=torch.cat([w.expand(nb * m, d), torch.zeros(m, d, dtype=x.dtype)]),
+        gate_b=torch.cat([-t[:nb].repeat_interleave(m), torch.ones(m, dtype=x.dtype)]),
+        up_w=torch.cat([ramps.reshape(nb * m, d), x[0]]), down_w=dec[:, coord], activation="relu")
+
+
+def learned_knots(facts: FactSet, m: int, beta: float, *, steps: int, lr: float = 0.01,
+                  margin: float = 0.02) -> dict:
+    """Knot values (and decoder) trained on the facts at bucket size round(beta d); see the module docstring."""
+    keys, values, fmap = facts.keys, facts.values, facts.mapping
+    n, d = keys.shape
+    cb = fit_codebook(values, torch.unique(fmap), m, seed=0, settings=CodebookSettings(init="values"))
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(d, generator=g, dtype=torch.float64)
+    w = w / w.norm()
+    z = keys @ w
+    zs = torch.sort(z).values
+    b = max(1, round(beta * d))
+    starts = list(range(0, n, b))
+    pad = 0.5 * float(zs[-1] - zs[0]) / max(n - 1, 1)
+    t = torch.tensor([float(zs[0]) - pad] + [0.5 * float(zs[s - 1] + zs[s]) for s in starts[1:]]
+                     + [float(zs[-1]) + pad], dtype=torch.float64)
+    nb = len(starts)
+    bucket = (torch.searchsorted(t, z, right=True) - 1).clamp(0, nb - 1)
+    lam = (z - t[bucket]) / (t[bucket + 1] - t[bucket])
+    feats = torch.zeros(n, nb + 1, d, dtype=torch.float64)  # e(k) = X . phi(k), linear in the knot values X
+    feats[torch.arange(n), bucket] = (1 - lam)[:, None] * keys
+    feats[torch.arange(n), bucket + 1] = lam[:, None] * keys
+    feats = feats.reshape(n, -1)
+    sol = torch.linalg.lstsq(feats, cb.codes[fmap], driver="gelsd").solution  # ((B+1) d, m')
+    x0 = sol.T.reshape(m, nb + 1, d).permute(1, 0, 2).contiguous()
+    ls_acc = evaluate_mlp(knot_mlp(x0, t, w, cb.decoder), facts)["accuracy"]
+    t0 = time.perf_counter()
+    x = x0.float().clone().requires_grad_(True)
+    dec = cb.decoder.float().clone().requires_grad_(True)
+    f32, v32 = feats.float(), values.float()
+    opt = torch.optim.Adam([x, dec], lr=lr)
+    step = 0
+    for step in range(1, steps + 1):
+        out = (f32 @ x.permute(1, 0, 2).reshape(m, -1).T) @ dec.T
+        scores = (out / out.norm(dim=1, keepdim=True).clamp_min(1e-12)) @ v32.T
+        gaps = (scores.gather(1, fmap[:, None]) - scores).scatter(1, fmap[:, None], float("inf"))
+        loss = torch.relu(margin - gaps).sum(1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 250 == 0 and float(gaps.detach().min()) > 0.5 * margin:
+            break
+    seconds = time.perf_counter() - t0
+    mlp = knot_mlp(x.detach().double(), t, w, dec.detach().double())
+    rep = evaluate_mlp(mlp, facts)
+    return {"bucket_size": b, "beta": beta, "code_dim": m, "hidden": mlp.hidden, "params": mlp.param_count(),
+            "least_squares_accuracy": ls_acc, "accuracy": rep["accuracy"], "min_margin": rep["min_margin"],
+            "steps": step, "seconds": round(seconds, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--d", type=int, default=128)
+    ap.add_argument("--n-facts", type=int, default=0, help="|K| (default d^2/8, the paper slice's point)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--m-start", type=int, default=12, help="code dimension the downward scan starts from")
+    ap.add_argument("--gd-table", default="", help="the paper slice's table (GD's params at this point)")
+    ap.add_argument("--gd-params", type=int, default=0, help="GD's params at this point (instead of --gd-table)")
+    ap.add_argument("--betas", default="1.5,2,3", help="bucket sizes of learned_knots, in units of d")
+    ap.add_argument("--knot-steps", type=int, default=3000)
+    ap.add_argument("--skip-prune", action="store_true")
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    n = args.n_facts or args.d * args.d // 8
+    gd = args.gd_params
+    if args.gd_table:
+        t = pd.read_csv(args.gd_table, sep="\t")
+        hit = t[(t["method"] == "gd") & (t["d"] == args.d) & (t["n_facts"] == n) & t["found"]]
+        if hit.empty:
+            raise SystemExit(f"{args.gd_table}: no found gd row at d={args.d}, n_facts={n}")
+        gd = int(hit["param_count"].iloc[0])
+    facts = fact_set(args.d, n)
+    base = {"d": args.d, "n_facts": n, "gd_params": gd or None}
+    ratio = (lambda p: round(p / gd, 2) if gd else None)  # noqa: E731
+    rows = []
+    t0 = time.perf_counter()
+    m, mlp, label, build_s = smallest_build(facts, args.m_start)
+    rows.append({**base, "case": "build", "code_dim": m, "variant": label, **split_row(mlp, m),
+                 "ratio_to_gd": ratio(mlp.param_count()), "seconds": round(build_s, 2)})
+    rows[-1]["free_ratio_to_gd"] = ratio(rows[-1]["free_numbers"])
+    print(rows[-1], flush=True)
+    anchors = torch.unique(facts.mapping)
+    for mm in range(1, m + 1):
+        cb = fit_codebook(facts.values, anchors, mm, seed=0, settings=CodebookSettings())
+        exact = float(codebook_margins(cb.decoder, cb.codes, facts.values, anchors).min())
+        h_floor = mlp.hidden // m * mm  # the build's neurons per code coordinate (B + 1)
+        rows.append({**base, "case": "codebook", "code_dim": mm, "min_margin": exact, "stores": exact > 0,
+                     "hidden": h_floor, "params": 3 * h_floor * args.d + 2 * h_floor + args.d,
+                     "ratio_to_gd": ratio(3 * h_floor * args.d + 2 * h_floor + args.d)})
+        print(rows[-1], flush=True)
+    lo, hi, per = knot_ranks(mlp)
+    rows.append({**base, "case": "knot_rank", "code_dim": m, "neurons_per_knot": per, "knot_rank_min": lo,
+                 "knot_rank_max": hi})
+    print(rows[-1], flush=True)
+    if not args.skip_prune:
+        rows.append({**base, "case": "prune", "code_dim": m, "hidden": mlp.hidden, "prunable": prunable(mlp, facts)})
+        print(rows[-1], flush=True)
+    for beta in (float(x) for x in args.betas.split(",") if x):
+        r = learned_knots(facts, m, beta, steps=args.knot_steps)
+        rows.append({**base, "case": "learned_knots", **r, "ratio_to_gd": ratio(r["params"])})
+        print(rows[-1], flush=True)
+    out = args.out or f"benchmarks/results/b2_study_d{args.d}.tsv"
+    write_tsv(pd.DataFrame(rows).convert_dtypes(), out)
+    print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
