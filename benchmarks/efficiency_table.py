@@ -8,10 +8,15 @@ one build or one GD training, not the search) beside GD's in the same run. Media
 ``n`` counts the seeds that stored.
 
 Usage: python benchmarks/efficiency_table.py RESULTS_DIR [--sweep scaling] [--d-min 32] [--quantized TSV]
-       [--out FILE.md]
+       [--paper TSV ...] [--out FILE.md]
 RESULTS_DIR holds tables/capacity.tsv and tables/capacity_probes.tsv (and tables/quantized.tsv,
 or give ``--quantized`` a quantized.tsv of the same fact sets from another run): a run's results/
 or a snapshot in docs/results/<scale>/.
+
+``--paper`` appends the rows of a paper-slice table (``benchmarks/gpu_checks.py``'s
+paper_slice*.tsv: one seed, a permutation of |K| = |V| values) after the run's rows, with ``scale``
+"paper": params, bits per parameter and the ratio to that slice's GD; their times are whole
+capacity searches on the slice's machine (``search s``, GD's beside it), not one build.
 """
 
 from __future__ import annotations
@@ -68,13 +73,34 @@ def efficiency_table(cap: pd.DataFrame, probes: pd.DataFrame, quant: pd.DataFram
     return out.sort_values(["d", "n_facts", "params"]).reset_index(drop=True)
 
 
+def paper_rows(paper: pd.DataFrame, reference: str = "gd") -> pd.DataFrame:
+    """Rows of a paper-slice table in :func:`efficiency_table`'s columns (scale "paper")."""
+    from factmlp.bits import storage_bits
+
+    p = paper[as_bool(paper["found"])].copy()
+    ref = p[p["method"] == reference].set_index(["d", "n_facts"])
+    out = []
+    for _, r in p.iterrows():
+        key = (r["d"], r["n_facts"])
+        gd = ref.loc[key] if key in ref.index else None
+        bits = storage_bits(int(r["n_facts"]), int(r["n_facts"]), "permutation", int(r["param_count"]))
+        out.append({"scale": "paper", "d": int(r["d"]), "n_facts": int(r["n_facts"]), "method": r["method"], "n": 1,
+                    "params": int(r["param_count"]), "bits_per_param": bits["bits_per_param"],
+                    "ratio_to_gd": r["param_count"] / gd["param_count"] if gd is not None else float("nan"),
+                    "search_s": float(r["seconds"]),
+                    "gd_search_s": float(gd["seconds"]) if gd is not None else float("nan")})
+    return pd.DataFrame(out).sort_values(["d", "n_facts", "params"]).reset_index(drop=True)
+
+
 def to_markdown(table: pd.DataFrame) -> str:
-    cols = {"d": "d", "n_facts": "\\|K\\|", "method": "method", "n": "seeds", "params": "params",
+    cols = {"scale": "scale", "d": "d", "n_facts": "\\|K\\|", "method": "method", "n": "seeds", "params": "params",
             "bits_per_param": "bits/param", "best_format": "best quantised", "best_bits_per_weight_bit":
-            "its bits/weight bit", "ratio_to_gd": "× GD", "build_s": "build s", "gd_build_s": "GD s"}
+            "its bits/weight bit", "ratio_to_gd": "× GD", "build_s": "build s", "gd_build_s": "GD s",
+            "search_s": "search s", "gd_search_s": "GD search s"}
     cols = {k: v for k, v in cols.items() if k in table}
     fmt = {"params": "{:,.0f}", "bits_per_param": "{:.3f}", "best_bits_per_weight_bit": "{:.4f}",
-           "ratio_to_gd": "{:.2f}", "build_s": "{:.2f}", "gd_build_s": "{:.2f}"}
+           "ratio_to_gd": "{:.2f}", "build_s": "{:.2f}", "gd_build_s": "{:.2f}", "search_s": "{:.1f}",
+           "gd_search_s": "{:.1f}"}
     lines = ["| " + " | ".join(cols.values()) + " |", "|" + "---|" * len(cols)]
     for _, r in table.iterrows():
         cells = []
@@ -92,6 +118,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sweep", default="scaling")
     ap.add_argument("--d-min", type=int, default=0)
     ap.add_argument("--quantized", type=Path, help="quantized.tsv to use (default RESULTS_DIR/tables/quantized.tsv)")
+    ap.add_argument("--paper", type=Path, action="append", default=[],
+                    help="a paper-slice table (paper_slice*.tsv) whose rows follow the run's")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     tables = args.results / "tables"
@@ -117,7 +145,15 @@ def main(argv=None) -> int:
         print(f"efficiency_table: {qpath}: no such file", file=sys.stderr)
         return 1
     quant = pd.read_csv(qpath, sep="\t") if qpath.is_file() else None
-    text = to_markdown(efficiency_table(cap, probes, quant, sweep=args.sweep, d_min=args.d_min))
+    table = efficiency_table(cap, probes, quant, sweep=args.sweep, d_min=args.d_min)
+    if args.paper:
+        for path in args.paper:
+            if not path.is_file():
+                print(f"efficiency_table: {path}: no such file", file=sys.stderr)
+                return 1
+        table = pd.concat([table.assign(scale=args.results.name or "run"),
+                           *(paper_rows(pd.read_csv(path, sep="\t")) for path in args.paper)], ignore_index=True)
+    text = to_markdown(table)
     if args.out:
         tmp = args.out.with_suffix(args.out.suffix + ".tmp")
         tmp.write_text(text)

@@ -6,6 +6,8 @@ these tests only keep the scripts from rotting, and check the logic of the GD ti
 
 from __future__ import annotations
 
+import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -227,6 +229,21 @@ def test_efficiency_table_by_hand(tmp_path):
     assert rows["construction"][3:] == ["2", "400", f"{(117 / 300 + 117 / 500) / 2:.3f}", "int8",
                                         "0.0250", f"{(3.0 + 500 / 120) / 2:.2f}", "1.50", "1.50"]
     assert rows["gd"][8] == "1.00"
+
+    # a paper slice's rows follow: bits of a 16-value permutation, log2(16!), over each method's params
+    paper = tmp_path / "slice.tsv"
+    pd.DataFrame([{"method": "gd", "d": 8, "n_facts": 16, "found": True, "param_count": 50, "seconds": 10.0},
+                  {"method": "construction", "d": 8, "n_facts": 16, "found": True, "param_count": 200, "seconds": 1.0},
+                  {"method": "ntk", "d": 8, "n_facts": 16, "found": False, "param_count": None, "seconds": 3.0}]
+                 ).to_csv(paper, sep="\t", index=False)
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "efficiency_table.py"), str(tmp_path / "run"),
+                    "--paper", str(paper), "--out", str(out)], check=True, capture_output=True, text=True, timeout=120)
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in out.read_text().splitlines()[2:]]
+    paper_rows = {c[3]: c for c in cells if c[0] == "paper"}
+    assert set(paper_rows) == {"gd", "construction"} and all(c[0] == "run" for c in cells if c[0] != "paper")
+    bits = math.lgamma(17) / math.log(2)  # log2(16!)
+    assert paper_rows["construction"][5:7] == ["200", f"{bits / 200:.3f}"]
+    assert paper_rows["construction"][-5:] == ["4.00", "–", "–", "1.0", "10.0"]  # times: whole searches
 
 
 def test_b2_study_tiny(tmp_path):
