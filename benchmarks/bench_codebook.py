@@ -145,7 +145,8 @@ def main() -> None:
     ap.add_argument("--code-dim", type=int, default=0, help="m' of the build (0: searched on the codebook margin)")
     ap.add_argument("--loss", default=None, help="codebook loss (ce or hinge; default: the method's default)")
     ap.add_argument("--hinge-margin", type=float, default=None, help="codebook hinge margin (default: the method's)")
-    ap.add_argument("--device", default="cpu", help="where the build and its check run (cuda: the fact set is moved there)")
+    ap.add_argument("--device", default="cpu",
+                    help="where the build and its check run (cuda: the fact set is moved there)")
     ap.add_argument("--dense-check", action="store_true",
                     help="also check storage by the dense forward pass (O(|K| h d)) and compare")
     ap.add_argument("--skip-build", action="store_true")

@@ -13,6 +13,8 @@ captions = {
                 "(results/tables/capacity.tsv)",
     "usability": "recall after swapping each MLP into the Transformer (results/tables/usability.tsv)",
     "editing_best": "best grid point per (base, seed, edit fraction, editor) (results/tables/editing_best.tsv)",
+    "editing_sequential_best": "sequential editing: every round of each editor's best grid point per (base, seed), "
+                               "with the round's seconds and peak memory (results/tables/editing_sequential_best.tsv)",
     "runtimes": "run time and peak memory per rule, over the heavy jobs of this run, to size a cluster allocation "
                 "from (results/tables/runtimes.tsv; per job: results/tables/benchmarks.tsv)",
 }

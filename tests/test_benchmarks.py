@@ -256,7 +256,8 @@ def test_b2_study_tiny(tmp_path):
     build = t[t["case"] == "build"].iloc[0]
     m, h = int(build["code_dim"]), int(build["hidden"])
     # a gated MLP's weights and biases (d = 16): gate and up h(d + 1) each, down d(h + 1)
-    assert build["params"] == 3 * h * 16 + 2 * h + 16 == build["gate_params"] + build["up_params"] + build["down_params"]
+    parts = build["gate_params"] + build["up_params"] + build["down_params"]
+    assert build["params"] == 3 * h * 16 + 2 * h + 16 == parts
     assert build["gate_rank"] == 1 and build["down_rank"] == m  # one gate direction; a rank-m' decoder
     assert build["ratio_to_gd"] == round(build["params"] / 116, 2)
     cb = t[t["case"] == "codebook"].set_index("code_dim")

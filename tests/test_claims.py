@@ -579,3 +579,61 @@ def test_capacity_claims_without_max_probed_params_column_still_decide():
     cap = _c2([[6, 6, 6], [8, 8, 8], [9, 9, 9], [12, 12, 12], [25, 25, (">=", 30)]]).drop(columns=["max_probed_params"])
     c = claims(cap).loc["C2"]
     assert c["pass"] == "true" and "(25.0-25.0 over 2 seeds)" in c["measured_value"]
+
+
+def _seq_rows(scores_by_editor: dict, *, base="b", seeds=(0, 1), n=20, batch=2):
+    """Best sequential rows written by hand: scores_by_editor[editor][round - 1] (same on every seed but
+    seed 1, which is 0.02 lower, so the mean is 0.01 below the value given)."""
+    rows = []
+    for editor, scores in scores_by_editor.items():
+        for seed in seeds:
+            for r, sc in enumerate(scores, start=1):
+                rows.append({"method": base, "seed": seed, "editor": editor, "round": r, "rounds": len(scores),
+                             "n_edited": batch * r, "n_unedited": n - batch * r,
+                             "score_gm": sc - (0.02 if seed == 1 else 0.0)})
+    return pd.DataFrame(rows)
+
+
+def test_e1_holds_only_when_the_swap_stays_above_the_floor_and_every_rival_in_every_round():
+    from factmlp.claims.editing import sequential_claims
+
+    good = _seq_rows({"mlp_swap": [0.99, 0.98, 0.97], "memit": [0.9, 0.8, 0.5], "rome": [0.95, 0.7, 0.4]})
+    row = sequential_claims(good, scale="smoke").iloc[0]
+    assert row["claim"] == "E1" and row["pass"] == "true"
+    assert "lowest mean score over rounds 0.960 (round 3)" in row["measured_value"]  # 0.97 - 0.01
+    assert "smallest lead over the best other editor +0.040 (round 1)" in row["measured_value"]  # 0.99 - 0.95
+    assert "6 of 20 facts edited, 2 seed(s)" in row["measured_value"]
+    # one round below the floor fails it, as does one round where a rival leads
+    low = _seq_rows({"mlp_swap": [0.99, 0.95, 0.97], "memit": [0.9, 0.8, 0.5]})
+    assert sequential_claims(low, scale="smoke").iloc[0]["pass"] == "false"  # 0.94 < 0.95 in round 2
+    led = _seq_rows({"mlp_swap": [0.99, 0.98, 0.97], "alphaedit": [0.995, 0.5, 0.4]})
+    assert sequential_claims(led, scale="smoke").iloc[0]["pass"] == "false"
+    assert sequential_claims(led, scale="smoke", min_score=0.5).iloc[0]["pass"] == "false"  # the lead still fails
+    # n/a: no table, no swap, two bases without a named one
+    assert sequential_claims(None, scale="smoke").iloc[0]["pass"] == "n/a"
+    assert sequential_claims(_seq_rows({"rome": [0.5]}), scale="smoke").iloc[0]["pass"] == "n/a"
+    two = pd.concat([good, _seq_rows({"mlp_swap": [0.1], "rome": [0.9]}, base="c")])
+    assert sequential_claims(two, scale="smoke").iloc[0]["pass"] == "n/a"
+    assert sequential_claims(two, scale="smoke", base="b").iloc[0]["pass"] == "true"
+    assert sequential_claims(two, scale="smoke", base="c").iloc[0]["pass"] == "false"
+
+
+def test_e1_design_minimums():
+    ed = {"seeds": [0, 1, 2], "n_subjects": 4096,
+          "base_mlps": [{"name": "big", "method": "hebbian_whitened", "size": 2048},
+                        {"name": "small", "method": "gd", "size": 64, "editing": {"n_subjects": 256,
+                                                                                 "sequential": {"batch": 13}}}],
+          "sequential": {"bases": ["big", "small"], "batch": 205, "rounds": 10}}
+    cfg = {"claims": {"minimums": "full", "designs": {"E1": {"base": "big"}}}, "editing": ed}
+    assert claim_designs(cfg)["E1"]["missing"] == []
+    cfg["claims"]["designs"]["E1"]["base"] = "small"  # 130 of 256: enough at direction, not at full
+    assert claim_designs(cfg)["E1"]["missing"] == ["base small: 256 facts, needs >= 4096"]
+    cfg["claims"]["minimums"] = "direction"
+    assert claim_designs(cfg)["E1"]["missing"] == []
+    ed["sequential"]["rounds"] = 5
+    assert claim_designs(cfg)["E1"]["missing"] == ["base small: 65 of 256 facts edited (25.4%), needs >= 50%",
+                                                  "5 rounds, needs >= 10"]
+    cfg["claims"]["designs"]["E1"]["base"] = "other"
+    assert "is not in editing.sequential.bases" in claim_designs(cfg)["E1"]["missing"][0]
+    ed["sequential"]["bases"] = []
+    assert claim_designs(cfg)["E1"]["missing"] == ["editing.sequential.bases is empty"]

@@ -623,3 +623,80 @@ def test_mixed_batches_hold_every_training_sentence_once_and_mix_templates_of_on
     n = 2 * editing_base._batches_per_epoch(corpus, range(8), 8, 5, "mixed")
     assert metrics["base_steps"] == len(seen) == n
     assert seen[-1] == pytest.approx(0.02) and seen[0] == pytest.approx(0.2)
+
+
+# ---------------------------------------------------------------- sequential editing (issue 32)
+
+_SEQ_GRID = EditSettings(steps=(50,), lr=(0.5,), stop_loss=(None,), rome_weight_decay=(0.0,), memit_lambda=(1.0,),
+                         clip=(None,), alphaedit_tol=(1e-2,))
+_MEASURED = ("efficacy", "paraphrase", "specificity", "paraphrase_unseen", "specificity_paraphrase",
+             "nonfact_ppl_ratio", "score_gm", "score_hm", "update_norm", "null_space_rank")
+
+
+def test_one_round_of_sequential_editing_is_the_one_batch_protocol(tiny_base):
+    from factmlp.editing.sequential import run_sequential
+
+    corpus, vocab, model, metrics, method = tiny_base
+    seq = run_sequential(model, corpus, vocab, method, 48, _SEQ_GRID, batch=4, rounds=1,
+                         base_ce=metrics["base_nonfact_ce"], seed=3)
+    one = run_edits(model, corpus, vocab, method, 48, 4 / corpus.n_subjects, _SEQ_GRID,
+                    base_ce=metrics["base_nonfact_ce"], seed=3)
+    assert [(r["editor"], r["hyperparameters"]) for r in seq] == [(r["editor"], r["hyperparameters"]) for r in one]
+    for s, o in zip(seq, one):
+        assert s["round"] == 1 and s["n_edited"] == o["n_edits"] == 4 and s["n_unedited"] == o["n_preserved"]
+        for key in _MEASURED:
+            assert (key in s) == (key in o) and s.get(key) == o.get(key), (s["editor"], key)
+
+
+def test_sequential_rounds_accumulate_and_the_last_swap_is_the_one_batch_swap(tiny_base):
+    from factmlp.editing.sequential import run_sequential, sequential_plan
+
+    corpus, vocab, model, metrics, method = tiny_base
+    before = [p.clone() for p in model.parameters()]
+    plan, preserved, new = sequential_plan(corpus, 2, 3, seed=1)
+    edited = torch.cat(plan)
+    assert len(plan) == 3 and all(len(b) == 2 for b in plan) and len(set(edited.tolist())) == 6
+    assert not set(edited.tolist()) & set(preserved.tolist()) and len(preserved) == corpus.n_subjects - 6
+    rows = run_sequential(model, corpus, vocab, method, 48, _SEQ_GRID, batch=2, rounds=3,
+                          base_ce=metrics["base_nonfact_ce"], seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())), "the model must be restored"
+    assert [r["editor"] for r in rows] == ["mlp_swap"] * 3 + ["rome"] * 3 + ["memit"] * 3 + ["alphaedit"] * 3
+    assert [r["n_edited"] for r in rows[:3]] == [2, 4, 6]
+    assert all(r["n_unedited"] == corpus.n_subjects - r["n_edited"] and r["peak_rss_mib"] > 0 for r in rows)
+    # after the last round the swapped-in MLP is built from the final map: the one-batch swap at 6 edits
+    one = run_edits(model, corpus, vocab, method, 48, 6 / corpus.n_subjects, _SEQ_GRID,
+                    base_ce=metrics["base_nonfact_ce"], seed=1, editors=("mlp_swap",))[0]
+    for key in ("efficacy", "paraphrase", "specificity", "nonfact_ppl_ratio", "score_gm"):
+        assert rows[2][key] == one[key], key
+    # the baselines' updates accumulate: their later rounds differ from a fresh one-batch edit
+    alpha = [r for r in rows if r["editor"] == "alphaedit"]
+    assert all(r["null_space_rank"] > 0 for r in alpha)
+
+
+def test_sequential_alphaedit_update_is_the_minimiser_of_its_objective():
+    """AlphaEdit's sequential objective min_D ||D P K1 - R||^2 + ||D P Kp||^2 + alpha ||D P||^2 over D = D P
+    (Kp: earlier batches' keys, Cp = Kp Kp^T): the update satisfies the normal equations written from
+    the objective, lies in P's range, and no perturbation X P lowers the objective."""
+    g = torch.Generator().manual_seed(7)
+    h, d, u, n_prev, n_keep = 9, 5, 2, 3, 4
+    k1, r = torch.randn(h, u, generator=g, dtype=torch.float64), torch.randn(d, u, generator=g, dtype=torch.float64)
+    kprev = torch.randn(h, n_prev, generator=g, dtype=torch.float64)
+    kkeep = torch.randn(h, n_keep, generator=g, dtype=torch.float64)
+    alpha = 0.5
+    delta, rank = alphaedit_update(k1, r, kkeep, tol=1e-8, alpha=alpha, cp=kprev @ kprev.T)
+    assert rank == h - n_keep
+    evals, evecs = torch.linalg.eigh(kkeep @ kkeep.T)
+    null = evecs[:, evals < 1e-8 * evals.max()]
+    p = null @ null.T
+    torch.testing.assert_close(delta @ p, delta, atol=1e-10, rtol=0)  # D = D P
+
+    def objective(dd):
+        return float((dd @ p @ k1 - r).norm() ** 2 + (dd @ p @ kprev).norm() ** 2 + alpha * (dd @ p).norm() ** 2)
+
+    lhs = delta @ p @ (k1 @ k1.T + kprev @ kprev.T) @ p + alpha * delta @ p
+    torch.testing.assert_close(lhs, r @ k1.T @ p, atol=1e-9, rtol=1e-9)  # gradient zero on P's range
+    for _ in range(5):
+        x = torch.randn(d, h, generator=g, dtype=torch.float64) @ p * 1e-3
+        assert objective(delta + x) >= objective(delta) - 1e-12
+    one_batch, _ = alphaedit_update(k1, r, kkeep, tol=1e-8, alpha=alpha)
+    assert float((delta @ kprev).norm()) < float((one_batch @ kprev).norm())  # Cp keeps it off earlier keys

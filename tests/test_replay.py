@@ -37,7 +37,11 @@ def test_replay_redraws_figures_and_claims_from_the_stored_tables(tmp_path, name
     results = tmp_path / "work" / "results"
     replayed = pd.read_csv(results / "claims.tsv", sep="\t", dtype=str, keep_default_na=False)
     stored = pd.read_csv(snap / "claims.tsv", sep="\t", dtype=str, keep_default_na=False)
-    pd.testing.assert_frame_equal(replayed, stored)
+    # the snapshot's claims cell for cell; a claim added after the snapshot was taken (E1, issue 32) has no
+    # table in it, so its replayed row is n/a
+    newer = replayed[~replayed["claim"].isin(stored["claim"])]
+    assert (newer["pass"] == "n/a").all(), newer
+    pd.testing.assert_frame_equal(replayed[replayed["claim"].isin(stored["claim"])].reset_index(drop=True), stored)
     for png in (snap / "figures").glob("*.png"):  # every stored figure is redrawn, in three formats
         assert all((results / "figures" / f"{png.stem}.{ext}").is_file() for ext in ("pdf", "png", "svg")), png
 

@@ -51,6 +51,7 @@ CITES = {
     "report_tables": "itables",
     "plot_usability": "Dugan et al. Fig. 3",
     "plot_editing": "Dugan et al. Fig. 4",
+    "plot_sequential": "AlphaEdit",
     "plot_nichani_memories": "Nichani et al. Fig. 1",
     "plot_nichani_recall": "Nichani et al. Fig. 4",
     "plot_nichani_sequential": "Nichani et al. Fig. 5",

@@ -44,6 +44,10 @@ def _expected_stats(config: dict) -> dict[str, int]:
     n_frac = len(ed.get("fractions", [0.01, 0.02, 0.05, 0.1]))
     edit = ({"edit_base": n_base, "edit_facts": n_base * n_frac, "aggregate_editing": 1, "plot_editing": 1}
             if n_base else {})
+    seq = ed.get("sequential") or {}
+    n_seq = len(seq.get("bases", [])) * len(seq.get("seeds") or ed.get("seeds", [0]))  # the configs' bases share seeds
+    if n_seq:
+        edit |= {"edit_sequential": n_seq, "aggregate_sequential": 1, "plot_sequential": 1}
     nic = jobs["nichani"]
     parts = [p for p in ("linear", "mlp", "recall", "tradeoff", "sequential") if nic[p]]
     figures = {"memories": ("linear", "mlp"), "recall": ("recall", "tradeoff"), "sequential": ("sequential",)}
@@ -440,7 +444,8 @@ def test_end_to_end_tiny(tiny_run):
                   "plot_quantized"}),
     ("embeddings", {"measure_fact_set", "aggregate_rho"}),
     ("usability", {"measure_usability", "aggregate_usability", "plot_usability"}),
-    ("editing", {"edit_base", "edit_facts", "aggregate_editing", "plot_editing"}),
+    ("editing", {"edit_base", "edit_facts", "aggregate_editing", "plot_editing", "edit_sequential",
+                 "aggregate_sequential", "plot_sequential"}),
     ("nichani", {"nichani_memory_capacity", "nichani_recall_capacity", "nichani_tradeoff", "nichani_sequential",
                  "aggregate_nichani", "plot_nichani_memories", "plot_nichani_recall", "plot_nichani_sequential"}),
 ])

@@ -118,7 +118,7 @@ def _validator(schema: dict):
 
 #: Keys of a base's own editing setting (``editing.base_mlps[i].editing``; the schema lists which
 #: keys it may have) that are merged key by key over the section's; the others replace it.
-_EDIT_MERGED_KEYS = ("base", "grid")
+_EDIT_MERGED_KEYS = ("base", "grid", "sequential")
 
 
 def editing_for_base(editing: dict, base: dict) -> dict:
@@ -214,6 +214,17 @@ def _check_edit_overrides(config: dict, schema: dict) -> None:
         if errors:
             key, msg = _locate(jsonschema.exceptions.best_match(errors))
             raise ConfigError(f"config error at editing.base_mlps[{i}].editing.{key}: {msg}")
+    # the sequential runs' grid: editing.grid's keys and types, over each base's grid
+    grid_schema = {**schema["properties"]["editing"]["properties"]["grid"], "$defs": schema.get("$defs", {})}
+    for i, base in enumerate(ed["base_mlps"]):
+        merged = editing_for_base(ed, base)
+        seq_grid = (merged.get("sequential") or {}).get("grid") or {}
+        where = (f"editing.base_mlps[{i}].editing.sequential.grid" if "grid" in ((base.get("editing") or {})
+                 .get("sequential") or {}) else "editing.sequential.grid")
+        errors = list(_validator(grid_schema).iter_errors(copy.deepcopy({**merged["grid"], **seq_grid})))
+        if errors:
+            key, msg = _locate(jsonschema.exceptions.best_match(errors))
+            raise ConfigError(f"config error at {where}.{key}: {msg}")
 
 
 def _locate(err) -> tuple[str, str]:
@@ -304,6 +315,8 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
                 get_method(base["method"], **{**(config["methods"].get(base["method"]) or {}), **base["settings"]})
             except (TypeError, ValueError) as exc:
                 fail(f"editing.base_mlps[{i}].settings", f"not settings of {base['method']!r}: {exc}")
+    _check_sequential(ed, fail)
+
     def none_preserved(frac: float, n: int) -> bool:  # edit_plan edits max(2, round(frac * n)) facts
         return max(2, round(frac * n)) >= n
 
@@ -335,6 +348,25 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
     _check_nichani(config["nichani"], fail)
     _check_quantization(cap, fail)
     _check_replay(config, fail)
+
+
+def _check_sequential(ed: dict, fail) -> None:
+    """editing.sequential: its bases exist, their seeds are the base's, and batch x rounds edits
+    leave a fact unedited (checked with each base's own n_subjects and overrides)."""
+    names = [b.get("name") or b["method"] for b in ed["base_mlps"]]
+    for j, name in enumerate(ed["sequential"]["bases"]):
+        if name not in names:
+            fail(f"editing.sequential.bases[{j}]", f"no editing base named {name!r} (bases: {', '.join(names)})")
+        i = names.index(name)
+        eb = editing_for_base(ed, ed["base_mlps"][i])
+        seq = eb["sequential"]
+        total, n = int(seq["batch"]) * int(seq["rounds"]), int(eb["n_subjects"])
+        if not 2 <= total < n:
+            fail("editing.sequential.batch", f"base {name!r}: {seq['rounds']} rounds of {seq['batch']} edits = {total} "
+                 f"of its {n} facts; needs 2 <= batch x rounds < n_subjects (a fact must stay unedited)")
+        extra = sorted(set(seq.get("seeds") or []) - set(eb["seeds"]))
+        if extra:
+            fail("editing.sequential.seeds", f"base {name!r} has no seed(s) {extra} (its seeds: {eb['seeds']})")
 
 
 def _check_replay(config: dict, fail) -> None:

@@ -31,7 +31,7 @@ import time
 
 import pandas as pd
 
-__all__ = ["BENCHMARK_COLUMNS", "process_seconds", "peak_rss_mib", "job_benchmark", "write_job_benchmark",
+__all__ = ["BENCHMARK_COLUMNS", "process_seconds", "peak_rss_mib", "PeakWindow", "job_benchmark", "write_job_benchmark",
            "runtime_summary"]
 
 #: The columns of a Snakemake benchmark file (snakemake 9.27.1), in its order.
@@ -65,6 +65,32 @@ def peak_rss_mib() -> float:
         pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+class PeakWindow:
+    """Peak resident set (MiB) of one stretch of a program, e.g. one round of sequential editing:
+    :meth:`start` resets the kernel's peak (``5`` to /proc/self/clear_refs, Linux >= 4.0) and
+    :meth:`peak` reads it. Where the reset is not possible the peak is the program's so far
+    (``reset`` False, said in the tables). The window's peaks also keep the program's overall peak
+    (:attr:`overall`), which the reset erases from VmHWM."""
+
+    def __init__(self) -> None:
+        self.overall = peak_rss_mib()
+        self.reset = False
+
+    def start(self) -> None:
+        self.overall = max(self.overall, peak_rss_mib())
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+            self.reset = True
+        except OSError:
+            self.reset = False
+
+    def peak(self) -> float:
+        p = peak_rss_mib()
+        self.overall = max(self.overall, p)
+        return p
 
 
 def job_benchmark() -> dict:

@@ -174,6 +174,15 @@ _EDITING_BEST = {
     "base_train_accuracy": _col("number", UNIT), "base_paraphrase_accuracy": _col("number", UNIT),
     "base_unseen_accuracy": _col("number", UNIT), "fact_mlp_storage": _col("number", UNIT),
 }
+# factmlp.editing.sequential: one row per (editor, hyperparameters, round)
+_EDITING_SEQUENTIAL = {
+    "method": _col("str"), "seed": _col("int", GE0), "fact_mlp_method": _col("str"), "batch": _col("int", GE1),
+    "rounds": _col("int", GE1), "round": _col("int", GE1), "n_edited": _col("int", GE1),
+    "n_unedited": _col("int", GE1), "n_preserved": _col("int", GE1), "editor": _col("str"),
+    "hyperparameters": _col("json"), "seconds": _col("number", GE0), "peak_rss_mib": _col("number", GE0),
+    **{k: _EDITING[k] for k in ("efficacy", "paraphrase", "specificity", "paraphrase_unseen", "specificity_paraphrase",
+                                "nonfact_ppl_ratio", "score_gm", "score_hm", "update_norm", "null_space_rank")},
+}
 # factmlp.nichani.associative: one capacity search of a memory ...
 _NICHANI_MEMORY = {
     "family": _col("str", _one_of("linear", "mlp")), "memory": _col("str"), "d": _col("int", GE1),
@@ -327,6 +336,8 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {name: _schema(name, cols, _ROW_CHECKS.
     "editing": _EDITING,
     "editing_base": _EDITING_BASE,
     "editing_best": _EDITING_BEST,
+    "editing_sequential": _EDITING_SEQUENTIAL,
+    "editing_sequential_best": _EDITING_SEQUENTIAL,
     "nichani_linear": _NICHANI_MEMORY,
     "nichani_mlp": _NICHANI_MEMORY,
     "nichani_memory_probes": _NICHANI_MEMORY_PROBES,

@@ -22,6 +22,9 @@ USABILITY_SWEEPS = USABILITY["sweeps"]
 EDITING = config["editing"]
 # editing bases by name (default: the method; names are unique, factmlp.config checks it)
 EDIT_BASES = {b.get("name") or b["method"]: b for b in EDITING["base_mlps"]}
+SEQ_BASES = list(
+    EDITING["sequential"]["bases"]
+)  # bases that run sequential editing (issue 32, claim E1)
 NICHANI = config["nichani"]
 # Each claim's pre-registered design and what it misses against claims.minimums (rule claims)
 CLAIM_DESIGNS = claim_designs(config)
@@ -157,6 +160,35 @@ def editing_files():
     ]
 
 
+def sequential_jobs():
+    """(base, seed) of every sequential-editing run: each listed base at editing.sequential.seeds
+    (or all of the base's seeds)."""
+    return [
+        (b, s)
+        for b in SEQ_BASES
+        for s in (edit_config(b)["sequential"]["seeds"] or edit_config(b)["seeds"])
+    ]
+
+
+def sequential_files():
+    return [f"results/editing/{b}/s{s}/sequential.tsv" for b, s in sequential_jobs()]
+
+
+def sequential_settings(base):
+    """What one sequential job reads: batch, rounds, the editors, the swap seed and the grid (the
+    base's grid with editing.sequential.grid over it); the base and seed lists stay out, so that
+    adding a base or a seed reruns nothing else."""
+    e = edit_config(base)
+    seq = e["sequential"]
+    return {
+        "batch": seq["batch"],
+        "rounds": seq["rounds"],
+        "editors": e["editors"],
+        "swap_seed": e["swap_seed"],
+        "grid": {**e["grid"], **(seq.get("grid") or {})},
+    }
+
+
 def benchmark_files():
     """{run-time record: rule} of every heavy job: the benchmark: files of the experiment rules
     (usability, edits) and the records the cached rules write themselves as an output
@@ -166,6 +198,7 @@ def benchmark_files():
     jobs = {bench(f): "measure_usability" for f in usability_files()}
     jobs |= {bench(f): "edit_facts" for f in editing_files()}
     jobs |= {bench(f): "edit_base" for f in edit_base_tables()}
+    jobs |= {bench(f): "edit_sequential" for f in sequential_files()}
     jobs |= {
         f"results/benchmarks/capacity/{CLOSED_FORM_DIR}/{fam}/d{d}_n{n}_s{s}.tsv": "measure_fact_set"
         for fam, d, n, s in fact_sets()
@@ -229,6 +262,10 @@ REPLAY = config.get("replay")
 QUANT = config["capacity"].get("quantization")  # None: no quantised-storage stage
 if REPLAY and not Path(REPLAY, "tables", "quantized.tsv").is_file():
     QUANT = None  # a snapshot from before the quantisation stage: no quantised figure to redraw
+if REPLAY and not Path(REPLAY, "tables", "editing_sequential.tsv").is_file():
+    SEQ_BASES = (
+        []
+    )  # a snapshot from before sequential editing (issue 32): claim E1 is n/a in its replay
 
 
 def quantized_sets():
@@ -348,11 +385,18 @@ def stage_outputs(stage):
     if stage == "editing":
         if not EDIT_BASES:
             return []
-        return [
+        files = [
             "results/tables/editing.tsv",
             "results/tables/editing_best.tsv",
             *both("results/figures/editing"),
         ]
+        if SEQ_BASES:
+            files += [
+                "results/tables/editing_sequential.tsv",
+                "results/tables/editing_sequential_best.tsv",
+                *both("results/figures/editing_sequential"),
+            ]
+        return files
     if stage == "nichani":
         files = [f"results/tables/nichani_{part}.tsv" for part in nichani_parts()]
         return files + [
@@ -376,6 +420,7 @@ def aggregated_tables():
     names += ["quantized"] if QUANT else []
     names += ["usability"] if USABILITY_SWEEPS else []
     names += ["editing", "editing_best"] if EDIT_BASES else []
+    names += ["editing_sequential", "editing_sequential_best"] if SEQ_BASES else []
     names += [f"nichani_{part}" for part in nichani_parts()]
     return names
 
@@ -401,6 +446,8 @@ def report_table_inputs(wildcards):
         inputs["usability"] = "results/tables/usability.tsv"
     if EDIT_BASES:
         inputs["editing_best"] = "results/tables/editing_best.tsv"
+    if SEQ_BASES:
+        inputs["editing_sequential_best"] = "results/tables/editing_sequential_best.tsv"
     if benchmark_files() and not REPLAY:  # a replay computes no job, so it has no run times
         inputs["runtimes"] = "results/tables/runtimes.tsv"
     return inputs
@@ -413,6 +460,8 @@ def claims_inputs(wildcards):
         inputs["usability"] = "results/tables/usability.tsv"
     if EDIT_BASES:
         inputs["editing"] = "results/tables/editing_best.tsv"
+    if SEQ_BASES:
+        inputs["sequential"] = "results/tables/editing_sequential_best.tsv"
     for part in ("linear", "mlp", "recall"):
         if part in nichani_parts():
             inputs[f"nichani_{part}"] = f"results/tables/nichani_{part}.tsv"

@@ -106,3 +106,82 @@ rule plot_editing:
         code=code_of("plot_editing.py"),
     script:
         "../../scripts/plot_editing.py"
+
+
+# Sequential editing (issue 32, claim E1): rounds of edits on one base model, the swap rebuilding
+# its fact MLP each round, the baselines accumulating their updates (factmlp.editing.sequential).
+
+
+rule edit_sequential:
+    input:
+        model="results/editing/{base}/s{seed}/base.pt",
+    output:
+        table="results/editing/{base}/s{seed}/sequential.tsv",
+    log:
+        "logs/editing/{base}/s{seed}/sequential.log",
+    benchmark:
+        "results/benchmarks/editing/{base}/s{seed}/sequential.tsv"
+    priority: 10
+    conda:
+        "../envs/factmlp.yaml"
+    threads: 1
+    resources:
+        **heavy_resources(),
+    params:
+        code=code_of("edit_sequential.py"),
+        sequential=lambda wc: sequential_settings(wc.base),
+        method=lambda wc: EDIT_BASES[wc.base]["method"],
+        size=lambda wc: EDIT_BASES[wc.base]["size"],
+        settings=lambda wc: edit_base_settings(wc.base),
+        seed=lambda wc: int(wc.seed),
+    script:
+        "../../scripts/edit_sequential.py"
+
+
+rule aggregate_sequential:
+    input:
+        tables=sequential_files(),
+    output:
+        table="results/tables/editing_sequential.tsv",
+        best="results/tables/editing_sequential_best.tsv",
+    log:
+        "logs/tables/editing_sequential.log",
+    conda:
+        "../envs/factmlp.yaml"
+    threads: 1
+    resources:
+        **light_resources(),
+    params:
+        code=code_of("aggregate_sequential.py"),
+    script:
+        "../../scripts/aggregate_sequential.py"
+
+
+rule plot_sequential:
+    input:
+        best="results/tables/editing_sequential_best.tsv",
+    output:
+        pdf=report(
+            "results/figures/editing_sequential.pdf",
+            caption="../report/editing_sequential.rst",
+            category="Editing",
+            labels={"figure": "editing_sequential", "format": "pdf"},
+        ),
+        png=report(
+            "results/figures/editing_sequential.png",
+            caption="../report/editing_sequential.rst",
+            category="Editing",
+            labels={"figure": "editing_sequential", "format": "png"},
+        ),
+        svg="results/figures/editing_sequential.svg",
+    log:
+        "logs/figures/editing_sequential.log",
+    conda:
+        "../envs/factmlp.yaml"
+    threads: 1
+    resources:
+        **light_resources(),
+    params:
+        code=code_of("plot_sequential.py"),
+    script:
+        "../../scripts/plot_sequential.py"

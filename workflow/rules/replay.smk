@@ -11,6 +11,7 @@ if REPLAY:
     ruleorder: replay_table > aggregate_quantized
     ruleorder: replay_table > aggregate_usability
     ruleorder: replay_table > aggregate_editing
+    ruleorder: replay_table > aggregate_sequential
     ruleorder: replay_table > aggregate_nichani
 
     rule replay_table:

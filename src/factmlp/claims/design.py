@@ -28,7 +28,7 @@ from fractions import Fraction
 
 __all__ = ["CLAIM_IDS", "LEVELS", "DEFAULT_DESIGNS", "C2_GRID", "claim_designs", "apply_designs", "design_of"]
 
-CLAIM_IDS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "B1", "B2")
+CLAIM_IDS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "B1", "B2", "E1")
 LEVELS = ("full", "direction", "none")
 
 #: What decides each claim when the config does not say (the sweep names of config/config.yaml).
@@ -44,6 +44,7 @@ DEFAULT_DESIGNS: dict[str, dict] = {
     "C9": {},
     "B1": {"sweep": "scaling", "d_min": 32},
     "B2": {"sweep": "scaling", "d_min": 32},
+    "E1": {"base": "", "min_score": 0.95},
 }
 
 #: Claim C2's grid (revision 3): d -> the alphas of |K| = alpha d^2 it must hold at level ``full``.
@@ -63,6 +64,9 @@ _MIN = {
     "C8_fraction": (0.5, 0.5),
     "C9_sizes": (6, 4),
     "B_points": (3, 2),
+    "E1_facts": (4096, 256),
+    "E1_fraction": (0.5, 0.5),
+    "E1_rounds": (10, 10),
 }
 _CLOSED_FORM_B1 = "construction* except construction_codebook, hebbian*"
 
@@ -273,6 +277,41 @@ def _c8(config, level):
     return text, missing
 
 
+def _e1(config, level):
+    """Claim E1 (ours, issue 32): the base, its facts, the share edited, the rounds and the seeds."""
+    from ..config import editing_for_base
+
+    ed = config.get("editing") or {}
+    seq = ed.get("sequential") or {}
+    listed = list(seq.get("bases") or [])
+    if not listed:
+        return "sequential editing not in this config", ["editing.sequential.bases is empty"]
+    des = design_of(config, "E1")
+    name = des["base"] or listed[0]
+    bases = {b.get("name") or b["method"]: b for b in ed.get("base_mlps") or []}
+    if name not in listed or name not in bases:
+        return f"base {name!r}", [f"claims.designs.E1.base {name!r} is not in editing.sequential.bases"]
+    eb = editing_for_base(ed, bases[name])
+    s = eb.get("sequential") or {}
+    n, batch, rounds = int(eb.get("n_subjects", 0)), int(s.get("batch", 0)), int(s.get("rounds", 0))
+    seeds = s.get("seeds") or eb.get("seeds", [])
+    frac = batch * rounds / n if n else 0.0
+    missing = []
+    if n < _m("E1_facts", level):
+        missing.append(f"base {name}: {n} facts, needs >= {_m('E1_facts', level)}")
+    if frac < _m("E1_fraction", level):
+        missing.append(f"base {name}: {batch * rounds} of {n} facts edited ({frac:.1%}), needs >= "
+                       f"{_m('E1_fraction', level):.0%}")
+    if rounds < _m("E1_rounds", level):
+        missing.append(f"{rounds} rounds, needs >= {_m('E1_rounds', level)}")
+    if len(seeds) < _m("seeds", level):
+        missing.append(f"{len(seeds)} seed(s), needs >= {_m('seeds', level)}")
+    text = (f"base {name} ({n} facts), {rounds} rounds of {batch} edits ({frac:.1%}), {len(seeds)} seed(s); "
+            f"statistic: per round, the mean GM score over seeds of each editor's best sequence; the swap must "
+            f"stay >= {float(des['min_score']):g} and above every other editor in every round")
+    return text, missing
+
+
 def _c9(config, level):
     ni = config.get("nichani") or {}
     lin, mlp = ni.get("linear") or {}, ni.get("mlp") or {}
@@ -325,7 +364,7 @@ def claim_designs(config: dict) -> dict[str, dict]:
                 "C5": lambda: _c1_c5(config, "C5", level), "C6": lambda: _c6_c7(config, "C6", level),
                 "C7": lambda: _c6_c7(config, "C7", level), "C8": lambda: _c8(config, level),
                 "C9": lambda: _c9(config, level), "B1": lambda: _b(config, "B1", level),
-                "B2": lambda: _b(config, "B2", level)}
+                "B2": lambda: _b(config, "B2", level), "E1": lambda: _e1(config, level)}
     out = {}
     for claim in CLAIM_IDS:
         text, missing = builders[claim]()

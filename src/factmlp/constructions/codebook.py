@@ -167,7 +167,8 @@ def _init(values: torch.Tensor, anchors: torch.Tensor, code_dim: int, s: Codeboo
         _, _, vh = torch.linalg.svd(src[anchors], full_matrices=False)
         dec = vh[: min(code_dim, d)].T  # (d, <= m')
     if dec.shape[1] < code_dim:  # m' > d: pad with small random directions (a Gaussian JL tail)
-        extra = torch.randn(d, code_dim - dec.shape[1], generator=g, dtype=torch.float64).to(values.device) * (0.1 / math.sqrt(d))
+        extra = torch.randn(d, code_dim - dec.shape[1], generator=g, dtype=torch.float64).to(values.device)
+        extra = extra * (0.1 / math.sqrt(d))
         dec = torch.cat([dec, extra], dim=1)
     return dec, src @ dec
 

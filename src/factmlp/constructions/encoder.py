@@ -218,7 +218,8 @@ def fit_piecewise_encoder(
         knots.append(0.5 * float(zs[bounds[gi - 1][1] - 1] + zs[bounds[gi][0]]))
     knots.append(float(zs[-1]) + pad)
     t = torch.tensor(knots, dtype=torch.float64, device=dev)  # (B+1,)
-    bucket_of = torch.repeat_interleave(torch.arange(nb, device=dev), torch.tensor([e - s for s, e in bounds], device=dev))
+    sizes = torch.tensor([e - s for s, e in bounds], device=dev)
+    bucket_of = torch.repeat_interleave(torch.arange(nb, device=dev), sizes)
     lam_hi = (zs - t[bucket_of]) / (t[bucket_of + 1] - t[bucket_of])  # (N,) weight on upper knot
     lam_lo = 1.0 - lam_hi
 

@@ -30,7 +30,8 @@ from torch import nn
 
 from .lm import EditLM
 
-__all__ = ["fit_deltas", "clip_residuals", "rome_update", "memit_update", "alphaedit_update", "apply_update"]
+__all__ = ["fit_deltas", "clip_residuals", "rome_update", "memit_update", "alphaedit_projector",
+           "alphaedit_update", "apply_update"]
 
 
 def fit_deltas(model: EditLM, tokens: torch.Tensor, targets: torch.Tensor, *, steps: int, lr: float,
@@ -109,16 +110,28 @@ def memit_update(k1: torch.Tensor, r: torch.Tensor, kp: torch.Tensor, *, lam: fl
     return torch.linalg.solve(a, k1 @ r.T).T  # a symmetric: (a^{-1} K1 R^T)^T = R K1^T a^{-1}
 
 
-def alphaedit_update(k1: torch.Tensor, r: torch.Tensor, kp: torch.Tensor, *, tol: float, alpha: float = 1.0
-                     ) -> tuple[torch.Tensor, int]:
-    """Delta = R K1^T P (K1 K1^T P + alpha I)^{-1} and rank(P); P projects on the eigenvectors of
-    Kp Kp^T whose eigenvalue is below ``tol`` times the largest one."""
+def alphaedit_projector(kp: torch.Tensor, *, tol: float) -> torch.Tensor:
+    """P (h, h): the projector on the eigenvectors of Kp Kp^T whose eigenvalue is below ``tol``
+    times the largest one (computed once per sequence of edits, as AlphaEdit's code does)."""
     evals, evecs = torch.linalg.eigh(kp @ kp.T)
     null = evecs[:, evals < tol * evals.max().clamp_min(1e-300)]
-    p = null @ null.T
+    return null @ null.T
+
+
+def alphaedit_update(k1: torch.Tensor, r: torch.Tensor, kp: torch.Tensor | None, *, tol: float, alpha: float = 1.0,
+                     projector: torch.Tensor | None = None, cp: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, int]:
+    """Delta = R K1^T P ((K1 K1^T + Cp) P + alpha I)^{-1} and rank(P); P projects on the eigenvectors
+    of Kp Kp^T whose eigenvalue is below ``tol`` times the largest one (or is ``projector``).
+
+    ``cp``: sequential editing's sum of K K^T over the keys of earlier batches (AlphaEdit's code:
+    zero before the first batch, each batch's keys added after it), which keeps later updates off
+    the earlier edits; None for one batch. Computed as solve(P (K1 K1^T + Cp) + alpha I, P K1 R^T)^T."""
+    p = alphaedit_projector(kp, tol=tol) if projector is None else projector
     h = k1.shape[0]
-    x = torch.linalg.solve(p @ (k1 @ k1.T) + alpha * torch.eye(h, dtype=k1.dtype), p @ k1 @ r.T)
-    return x.T, null.shape[1]
+    gram = k1 @ k1.T if cp is None else k1 @ k1.T + cp
+    x = torch.linalg.solve(p @ gram + alpha * torch.eye(h, dtype=k1.dtype), p @ k1 @ r.T)
+    return x.T, int(round(float(torch.trace(p))))
 
 
 def apply_update(model: EditLM, delta: torch.Tensor) -> None:

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..io import derive_seed
-from ..names import EDITORS
 from ..methods import Method
+from ..names import EDITORS
 from .base import BaseSettings, corpus_facts, fact_mlp_seed
 from .corpus import Corpus
 from .editors import alphaedit_update, apply_update, clip_residuals, fit_deltas, memit_update, rome_update
@@ -45,8 +45,8 @@ from .lm import EditLM
 if TYPE_CHECKING:  # pandas appears only in annotations here (best_per_editor's DataFrames)
     import pandas as pd
 
-__all__ = ["EditSettings", "EDITORS", "edit_plan", "SWAP_SEEDS", "run_edits", "best_per_editor", "BASE_COLUMNS",
-           "editing_best", "settings_dict"]
+__all__ = ["EditSettings", "EDITORS", "edit_plan", "grid_points", "hp_json", "SWAP_SEEDS", "run_edits",
+           "best_per_editor", "BASE_COLUMNS", "editing_best", "settings_dict"]
 
 
 
@@ -87,8 +87,9 @@ def edit_plan(corpus: Corpus, fraction: float, *, seed: int) -> tuple[torch.Tens
     return edited, preserved, new
 
 
-def _grid(settings: EditSettings):
-    """(editor, hyperparameters) for every grid point of the three baselines."""
+def grid_points(settings: EditSettings):
+    """(editor, hyperparameters) for every grid point of the three baselines (also the sequential
+    protocol's, :mod:`factmlp.editing.sequential`)."""
     s = settings
     fits = [dict(steps=a, lr=b, stop_loss=c) for a, b, c in itertools.product(s.steps, s.lr, s.stop_loss)]
     for f, wd in itertools.product(fits, s.rome_weight_decay):
@@ -135,7 +136,7 @@ def run_edits(model: EditLM, corpus: Corpus, vocab: torch.Tensor, method: Method
     w0 = original.down.weight.detach().clone()
     current = w0.to(torch.float64) @ k1  # W k_i
     deltas: dict = {}
-    for editor, hp in _grid(settings):
+    for editor, hp in grid_points(settings):
         if editor not in baselines:
             continue
         t = time.perf_counter()
@@ -158,7 +159,7 @@ def run_edits(model: EditLM, corpus: Corpus, vocab: torch.Tensor, method: Method
         model.set_fact_mlp(edited_mlp)
         apply_update(model, upd)  # the down projection only: the cached hidden activations hold
         model.set_fact_mlp(original)
-        rows.append({**base, "editor": editor, "hyperparameters": _hp_json(hp), "seconds": time.perf_counter() - t,
+        rows.append({**base, "editor": editor, "hyperparameters": hp_json(hp), "seconds": time.perf_counter() - t,
                      "update_norm": float(upd.norm()), **extra,
                      **cache.evaluate(edited_mlp, edited, preserved, new_mapping, base_ce, same_hidden=True)})
     return rows
@@ -192,7 +193,8 @@ def editing_best(rows: "pd.DataFrame", bases: "pd.DataFrame") -> "pd.DataFrame":
     return best.drop(columns="_merge")
 
 
-def _hp_json(hp: dict) -> str:
+def hp_json(hp: dict) -> str:
+    """The hyperparameters of one grid point as the tables store them (sorted-key JSON)."""
     import json
 
     return json.dumps(hp, sort_keys=True)

@@ -13,7 +13,7 @@ import seaborn as sns
 
 from .common import fallback_colour
 
-__all__ = ["EDITOR_PALETTE", "editing_figure", "seed_summary"]
+__all__ = ["EDITOR_PALETTE", "editing_figure", "seed_summary", "sequential_figure"]
 
 # Colours of the editors, in legend order. Not a list of the editors (that is
 # factmlp.editing.experiment.EDITORS, which the config schema reads): an editor it does not name
@@ -67,5 +67,47 @@ def editing_figure(best: pd.DataFrame) -> plt.Figure:
         if col != "nonfact_ppl_ratio":
             ax.set_ylim(-0.03, 1.03)
     axes[-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the panels, not over one
+    fig.tight_layout()
+    return fig
+
+
+def sequential_figure(best: pd.DataFrame) -> plt.Figure:
+    """Sequential editing (:mod:`factmlp.editing.sequential`): one row of panels per base, against
+    the facts edited so far after each round: the GM score, efficacy and paraphrase accuracy (every
+    fact edited so far), specificity (every fact not yet edited), the non-fact perplexity ratio and
+    the round's wall seconds; one line per editor (its best grid point), the mean over seeds with
+    their range as a band."""
+    if best.empty:
+        raise ValueError("sequential editing table is empty")
+    metrics = [("score_gm", "score (geometric mean)"), ("efficacy", "efficacy (edited so far)"),
+               ("paraphrase", "paraphrase (edited so far)"), ("specificity", "specificity (not yet edited)"),
+               ("nonfact_ppl_ratio", "non-fact perplexity ratio"), ("seconds", "seconds per round")]
+    present = set(best["editor"])
+    editors = [e for e in EDITOR_PALETTE if e in present] + sorted(present - set(EDITOR_PALETTE))
+    palette = {e: EDITOR_PALETTE.get(e) or fallback_colour(e) for e in editors}
+    summary = seed_summary(best.rename(columns={"n_edited": "n_edits"}), [col for col, _ in metrics])
+    bases = sorted(set(best["method"]))
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(len(bases), len(metrics), figsize=(3.0 * len(metrics), 2.9 * len(bases)), squeeze=False)
+    for row, base in zip(axes, bases):
+        n_facts = int((best[best["method"] == base]["n_edited"] + best[best["method"] == base]["n_unedited"]).max())
+        for ax, (col, label) in zip(row, metrics):
+            for editor in editors:
+                g = summary[(summary["method"] == base) & (summary["editor"] == editor)]
+                if g.empty:
+                    continue
+                seeds = int(g["n_seeds"].max())
+                ax.plot(g["n_edits"], g[f"{col}_mean"], marker="o", ms=3, color=palette[editor],
+                        label=editor + (f" ({seeds} seeds)" if seeds > 1 else ""))
+                if seeds > 1:
+                    ax.fill_between(g["n_edits"], g[f"{col}_min"], g[f"{col}_max"], color=palette[editor],
+                                    alpha=0.15, linewidth=0)
+            ax.set(xlabel="facts edited so far", ylabel=label, title=f"{base} ({n_facts} facts)" if col == "score_gm"
+                   else None)
+            if col not in ("nonfact_ppl_ratio", "seconds"):
+                ax.set_ylim(-0.03, 1.03)
+            if col == "seconds":
+                ax.set_yscale("log")
+        row[-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
