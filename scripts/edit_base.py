@@ -3,6 +3,7 @@
 import pandas as pd
 import torch
 
+from factmlp.devices import acquire_device, gpus_requested
 from factmlp.editing.base import BaseSettings, make_base, save_base
 from factmlp.io import setup_logging, write_tsv
 from factmlp.jobstats import write_job_benchmark
@@ -17,7 +18,7 @@ method, settings = get_method(p.method, **p.settings), BaseSettings(**e["base"])
 corpus, vocab, mlp, model, metrics = make_base(
     method, p.size, d=e["d"], n_subjects=e["n_subjects"], n_train_templates=e["n_train_templates"],
     n_templates=e["n_templates"], authors=e["authors"], objects_per_subject=e["objects_per_subject"],
-    settings=settings, seed=p.seed)
+    settings=settings, seed=p.seed, device=acquire_device(gpus_requested(snakemake.resources)))  # noqa: F821
 save_base(snakemake.output.model, corpus, vocab, model, settings, metrics)  # noqa: F821
 row = {"method": wc.base, "seed": p.seed, "fact_mlp_method": p.method, "size": p.size, "hidden": mlp.hidden,
        "params": mlp.param_count(), "d": e["d"], "n_subjects": corpus.n_subjects, "n_objects": corpus.n_objects,
