@@ -268,3 +268,17 @@ def test_b2_study_tiny(tmp_path):
     assert 0 <= t[t["case"] == "prune"].iloc[0]["prunable"] <= h
     learned = t[t["case"] == "learned_knots"].iloc[0]
     assert learned["bucket_size"] == 24 and 0.0 <= learned["accuracy"] <= 1.0
+
+
+def test_sequential_cost_tiny(tmp_path):
+    out = tmp_path / "cost.tsv"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "sequential_cost.py"), "--threads", "1", "--sizes", "40",
+           "--d", "16", "--rounds", "2", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600, env=env)
+    t = pd.read_csv(out, sep="\t")
+    # one row per (editor, round); 5% of the 40 books a round; hidden = N / 2
+    assert sorted(t["editor"].unique()) == ["alphaedit", "memit", "mlp_swap", "rome"]
+    assert (t.groupby("editor")["round"].apply(sorted) == pd.Series([[1, 2]] * 4, index=sorted(t["editor"].unique()))).all()
+    assert (t["batch"] == 2).all() and (t["hidden"] == 20).all() and (t["n_subjects"] == 40).all()
+    assert (t["seconds"] >= 0).all() and (t["peak_rss_mib"] > 0).all() and t["score_gm"].between(0, 1).all()
