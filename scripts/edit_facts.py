@@ -13,8 +13,8 @@ torch.set_num_threads(snakemake.threads)  # noqa: F821
 p, wc = snakemake.params, snakemake.wildcards  # noqa: F821
 e = p.editing
 corpus, vocab, model, metrics = load_base(snakemake.input.model)  # noqa: F821
-grid = {k: (tuple(v) if isinstance(v, list) else v) for k, v in e["grid"].items()}
-rows = run_edits(model, corpus, vocab, get_method(p.method, **p.settings), p.size, p.fraction, EditSettings(**grid),
+rows = run_edits(model, corpus, vocab, get_method(p.method, **p.settings), p.size, p.fraction,
+                 EditSettings.from_config(e["grid"]),
                  base_ce=metrics["base_nonfact_ce"], seed=p.seed, editors=tuple(e["editors"]),
                  swap_seed=e["swap_seed"])
 table = pd.DataFrame([{"method": wc.base, "seed": p.seed, "fact_mlp_method": p.method, **r} for r in rows])

@@ -14,8 +14,8 @@ torch.set_num_threads(snakemake.threads)  # noqa: F821
 p, wc = snakemake.params, snakemake.wildcards  # noqa: F821
 q = p.sequential
 corpus, vocab, model, metrics = load_base(snakemake.input.model)  # noqa: F821
-grid = {k: (tuple(v) if isinstance(v, list) else v) for k, v in q["grid"].items()}
-rows = run_sequential(model, corpus, vocab, get_method(p.method, **p.settings), p.size, EditSettings(**grid),
+rows = run_sequential(model, corpus, vocab, get_method(p.method, **p.settings), p.size,
+                      EditSettings.from_config(q["grid"]),
                       batch=q["batch"], rounds=q["rounds"], base_ce=metrics["base_nonfact_ce"], seed=p.seed,
                       editors=tuple(q["editors"]), swap_seed=q["swap_seed"])
 table = pd.DataFrame([{"method": wc.base, "seed": p.seed, "fact_mlp_method": p.method, **r} for r in rows])

@@ -488,6 +488,7 @@ def test_editing_override_merges_base_and_grid_key_by_key(base_config):
     """A base's own editing setting: d, n_subjects, fractions replace the section's, base and grid
     are merged key by key; a base without one runs exactly the section (its jobs' parameters stay)."""
     cfg = copy.deepcopy(base_config)
+    cfg["editing"]["sequential"] = {}  # its bases are the default config's
     cfg["editing"]["base_mlps"] = [
         {"method": "construction", "size": 8, "name": "small"},
         {"method": "construction", "size": 8, "name": "big",
@@ -509,6 +510,7 @@ def test_editing_seeds_default_and_a_base_replaces_them(base_config):
     (not merged), and the other bases keep the section's."""
     cfg = copy.deepcopy(base_config)
     del cfg["editing"]["seeds"]
+    cfg["editing"]["sequential"] = {}  # its bases are the default config's
     cfg["editing"]["base_mlps"] = [{"method": "gd", "size": 4, "name": "a"},
                                    {"method": "gd", "size": 4, "name": "b", "editing": {"seeds": [5, 7]}}]
     validate_config(cfg, SCHEMA)
@@ -555,3 +557,27 @@ def test_validate_config_refuses_a_billion_facts(base_config):
     cfg["capacity"]["sweeps"][0]["points"][0] = {"d": 16, "n_facts": 10**9}
     with pytest.raises(ConfigError, match=r"capacity.sweeps\[0\].points\[0\]: n_facts=1000000000"):
         validate_config(cfg, SCHEMA)
+
+
+@pytest.mark.parametrize(("mutate", "key", "says"), [
+    (lambda s: s.update(bases=["nope"]), "editing.sequential.bases[0]", "no editing base named 'nope'"),
+    (lambda s: s.update(batch=26), "editing.sequential.batch", "260 of its 256 facts"),
+    (lambda s: s.update(seeds=[7]), "editing.sequential.seeds", "no seed(s) [7]"),
+    (lambda s: s.update(grid={"memit_lambda": ["big"]}), "editing.sequential.grid.memit_lambda", "not of type"),
+    (lambda s: s.update(rounds=0), "editing.sequential.rounds", ""),
+])
+def test_bad_sequential_editing_settings_name_the_key(base_config, mutate, key, says):
+    cfg = copy.deepcopy(base_config)
+    mutate(cfg["editing"]["sequential"])
+    with pytest.raises(ConfigError) as info:
+        validate_config(cfg, SCHEMA)
+    assert str(info.value).startswith(f"config error at {key}") and says in str(info.value), str(info.value)
+
+
+def test_sequential_settings_of_a_base_merge_over_the_section(base_config):
+    cfg = copy.deepcopy(base_config)
+    cfg["editing"]["base_mlps"][0]["editing"] = {"sequential": {"batch": 5}}
+    validate_config(cfg, SCHEMA)
+    seq = editing_for_base(cfg["editing"], cfg["editing"]["base_mlps"][0])["sequential"]
+    assert seq["batch"] == 5 and seq["rounds"] == cfg["editing"]["sequential"]["rounds"]
+    assert seq["grid"] == cfg["editing"]["sequential"]["grid"]

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 # columns that hold wall-clock measurements, not results
 TIMING = ("seconds", "_s", "time", "s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out",
-          "mean_load", "cpu_time")
+          "mean_load", "cpu_time", "peak_rss_mib")
 CACHED_RULES = ("measure_fact_set", "measure_capacity", "edit_base")  # a subset of the cached rules
 
 

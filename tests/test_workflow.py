@@ -40,12 +40,17 @@ def _expected_stats(config: dict) -> dict[str, int]:
     n_usab = len({job[1:] for job in jobs["usability"]})
     usab = {"measure_usability": n_usab, "aggregate_usability": 1, "plot_usability": 1} if n_usab else {}
     ed = config.get("editing", {})
-    n_base = len(ed.get("base_mlps", [])) * len(ed.get("seeds", [0]))  # one base model per (base, seed)
-    n_frac = len(ed.get("fractions", [0.01, 0.02, 0.05, 0.1]))
-    edit = ({"edit_base": n_base, "edit_facts": n_base * n_frac, "aggregate_editing": 1, "plot_editing": 1}
+    # one base model per (base, seed), edited at each of its fractions; a base's own editing setting
+    # replaces the section's seeds and fractions
+    own = {b.get("name") or b["method"]: b.get("editing") or {} for b in ed.get("base_mlps", [])}
+    seeds = {b: o.get("seeds", ed.get("seeds", [0])) for b, o in own.items()}
+    n_base = sum(len(s) for s in seeds.values())
+    n_edits = sum(len(seeds[b]) * len(o.get("fractions", ed.get("fractions", [0.01, 0.02, 0.05, 0.1])))
+                  for b, o in own.items())
+    edit = ({"edit_base": n_base, "edit_facts": n_edits, "aggregate_editing": 1, "plot_editing": 1}
             if n_base else {})
     seq = ed.get("sequential") or {}
-    n_seq = len(seq.get("bases", [])) * len(seq.get("seeds") or ed.get("seeds", [0]))  # the configs' bases share seeds
+    n_seq = sum(len(seq.get("seeds") or seeds[b]) for b in seq.get("bases", []))
     if n_seq:
         edit |= {"edit_sequential": n_seq, "aggregate_sequential": 1, "plot_sequential": 1}
     nic = jobs["nichani"]

@@ -315,8 +315,6 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
                 get_method(base["method"], **{**(config["methods"].get(base["method"]) or {}), **base["settings"]})
             except (TypeError, ValueError) as exc:
                 fail(f"editing.base_mlps[{i}].settings", f"not settings of {base['method']!r}: {exc}")
-    _check_sequential(ed, fail)
-
     def none_preserved(frac: float, n: int) -> bool:  # edit_plan edits max(2, round(frac * n)) facts
         return max(2, round(frac * n)) >= n
 
@@ -348,12 +346,15 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
     _check_nichani(config["nichani"], fail)
     _check_quantization(cap, fail)
     _check_replay(config, fail)
+    _check_sequential(config["editing"], fail)  # last: a base named there must exist and pass its own checks
 
 
 def _check_sequential(ed: dict, fail) -> None:
     """editing.sequential: its bases exist, their seeds are the base's, and batch x rounds edits
     leave a fact unedited (checked with each base's own n_subjects and overrides)."""
     names = [b.get("name") or b["method"] for b in ed["base_mlps"]]
+    if not names:
+        return  # no base_mlps: the editing stage, sequential editing with it, is off
     for j, name in enumerate(ed["sequential"]["bases"]):
         if name not in names:
             fail(f"editing.sequential.bases[{j}]", f"no editing base named {name!r} (bases: {', '.join(names)})")

@@ -22,9 +22,8 @@ USABILITY_SWEEPS = USABILITY["sweeps"]
 EDITING = config["editing"]
 # editing bases by name (default: the method; names are unique, factmlp.config checks it)
 EDIT_BASES = {b.get("name") or b["method"]: b for b in EDITING["base_mlps"]}
-SEQ_BASES = list(
-    EDITING["sequential"]["bases"]
-)  # bases that run sequential editing (issue 32, claim E1)
+# bases that run sequential editing (issue 32, claim E1); none when the editing stage is off
+SEQ_BASES = list(EDITING["sequential"]["bases"]) if EDIT_BASES else []
 NICHANI = config["nichani"]
 # Each claim's pre-registered design and what it misses against claims.minimums (rule claims)
 CLAIM_DESIGNS = claim_designs(config)
@@ -263,9 +262,8 @@ QUANT = config["capacity"].get("quantization")  # None: no quantised-storage sta
 if REPLAY and not Path(REPLAY, "tables", "quantized.tsv").is_file():
     QUANT = None  # a snapshot from before the quantisation stage: no quantised figure to redraw
 if REPLAY and not Path(REPLAY, "tables", "editing_sequential.tsv").is_file():
-    SEQ_BASES = (
-        []
-    )  # a snapshot from before sequential editing (issue 32): claim E1 is n/a in its replay
+    # a snapshot from before sequential editing (issue 32): claim E1 is n/a in its replay
+    SEQ_BASES = []
 
 
 def quantized_sets():

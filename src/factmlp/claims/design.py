@@ -283,7 +283,7 @@ def _e1(config, level):
 
     ed = config.get("editing") or {}
     seq = ed.get("sequential") or {}
-    listed = list(seq.get("bases") or [])
+    listed = list(seq.get("bases") or []) if ed.get("base_mlps") else []
     if not listed:
         return "sequential editing not in this config", ["editing.sequential.bases is empty"]
     des = design_of(config, "E1")

@@ -71,6 +71,12 @@ class EditSettings:
     eval_subjects: int = 0  # > 0: accuracies at the last position, non-fact CE on this many subjects
     fit_last_position: bool = False  # fit the edit deltas through the output head alone
 
+    @classmethod
+    def from_config(cls, grid: dict) -> "EditSettings":
+        """The settings of a config's ``editing.grid`` mapping (its lists become the tuples of this
+        frozen dataclass)."""
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in grid.items()})
+
 
 def edit_plan(corpus: Corpus, fraction: float, *, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(edited subjects, preserved subjects, new mapping); see the module docstring."""
