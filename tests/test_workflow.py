@@ -512,3 +512,41 @@ def test_committed_rule_graph_is_the_workflows(tmp_path):
     committed = _svg_edges(ROOT / "docs" / "rulegraph.svg")
     assert committed == expected, (f"missing in docs/rulegraph.svg: {sorted(expected - committed)}; "
                                    f"not in the workflow: {sorted(committed - expected)}")
+
+
+def test_heavy_rules_ask_for_more_memory_and_time_on_a_retry(tmp_path):
+    """Snakemake evaluates a rule's resources with the job's attempt number; on a retry (the profiles'
+    `retries: 1`, after an out-of-memory or time-limit kill) the heavy rules ask for attempt x their
+    base mem_mb and runtime. Evaluated through Snakemake's own Rule.expand_resources on the parsed
+    workflow (the tiny config), in a subprocess."""
+    import json
+    import subprocess
+    import sys
+
+    code = f"""
+import json
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.iocontainers import Wildcards
+from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings, ResourceSettings,
+                                      StorageSettings)
+with SnakemakeApi(OutputSettings(quiet={{"all"}})) as api:
+    wf = api.workflow(resource_settings=ResourceSettings(cores=1),
+                      config_settings=ConfigSettings(configfiles=[Path({str(TINY_CONFIG)!r})]),
+                      storage_settings=StorageSettings(), snakefile=Path({str(ROOT / "Snakefile")!r}),
+                      workdir=Path({str(tmp_path)!r}))
+    wf.dag(DAGSettings())
+    out = {{}}
+    for rule in wf._workflow.rules:
+        got = [rule.expand_resources(Wildcards(fromdict={{}}), [], a) for a in (1, 2, 3)]
+        out[rule.name] = [[g.get("mem_mb"), g.get("runtime")] for g in got]
+print(json.dumps(out))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    heavy = ("measure_fact_set", "measure_capacity", "measure_usability", "edit_base", "edit_facts", "edit_sequential",
+             "nichani_memory_capacity", "nichani_recall_capacity", "nichani_tradeoff", "nichani_sequential")
+    for name in heavy:
+        (m1, t1), (m2, t2), (m3, t3) = res[name]
+        assert m1 > 0 and t1 > 0 and (m2, t2) == (2 * m1, 2 * t1) and (m3, t3) == (3 * m1, 3 * t1), (name, res[name])
