@@ -41,7 +41,7 @@ import torch
 from gpu_checks import fact_set  # the pipeline's fact set at a (d, |K|) point (benchmarks/ is on sys.path)
 
 from factmlp.constructions.codebook import CodebookSettings, codebook_margins, fit_codebook
-from factmlp.constructions.encoder import EncoderFitError
+from factmlp.constructions.encoder import EncoderFitError, encoder_layers
 from factmlp.facts import FactSet, evaluate_mlp
 from factmlp.io import write_tsv
 from factmlp.mlp import GatedMLP
@@ -110,17 +110,10 @@ def prunable(mlp: GatedMLP, facts: FactSet) -> int:
 
 def knot_mlp(x: torch.Tensor, t: torch.Tensor, w: torch.Tensor, dec: torch.Tensor) -> GatedMLP:
     """The gated MLP of the piecewise-linear encoder with knot values ``x`` (B+1, m', d) at ``t``,
-    gate direction ``w`` and decoder ``dec`` (d, m'): B ramps plus one always-on neuron per code
-    coordinate, as :func:`factmlp.constructions.encoder.fit_piecewise_encoder` lays it out."""
-    n_knots, m, d = x.shape
-    nb = n_knots - 1
-    slopes = (x[1:] - x[:-1]) / (t[1:] - t[:-1])[:, None, None]
-    ramps = torch.cat([slopes[:1], slopes[1:] - slopes[:-1]])
-    coord = torch.arange(m).repeat(nb + 1)
-    return GatedMLP.from_weights(
-        gate_w=torch.cat([w.expand(nb * m, d), torch.zeros(m, d, dtype=x.dtype)]),
-        gate_b=torch.cat([-t[:nb].repeat_interleave(m), torch.ones(m, dtype=x.dtype)]),
-        up_w=torch.cat([ramps.reshape(nb * m, d), x[0]]), down_w=dec[:, coord], activation="relu")
+    gate direction ``w`` and decoder ``dec`` (d, m'), laid out as the construction lays it
+    (:func:`factmlp.constructions.encoder.encoder_layers`, one always-on neuron per coordinate)."""
+    gate_w, gate_b, up_w, coord = encoder_layers(x, t, w)
+    return GatedMLP.from_weights(gate_w=gate_w, gate_b=gate_b, up_w=up_w, down_w=dec[:, coord], activation="relu")
 
 
 def learned_knots(facts: FactSet, m: int, beta: float, *, steps: int, lr: float = 0.01,

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["PiecewiseEncoder", "EncoderFitError", "fit_piecewise_encoder", "encoder_width"]
+__all__ = ["PiecewiseEncoder", "EncoderFitError", "fit_piecewise_encoder", "encoder_layers", "encoder_width"]
 
 
 class EncoderFitError(ValueError):
@@ -153,6 +153,34 @@ def _knot_values(keys, lam_lo, lam_hi, bounds, y, g):
     return val
 
 
+def encoder_layers(knot_vals: torch.Tensor, t: torch.Tensor, w: torch.Tensor, *,
+                   const_pair: tuple[float, float] | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(gate_w, gate_b, up_w, coord)`` of the encoder whose matrix function M takes the knot values
+    ``knot_vals`` (B+1, m', d) at the knots ``t`` (B+1,) along the gate direction ``w`` (recipe step 3):
+    B ramps ReLU(z - t_gamma) with the slope changes as up rows, plus M_0 x by one always-on neuron
+    per code coordinate (``const_pair`` None) or by the pair ReLU(z - a1) - ReLU(z - a2) below every
+    key (``const_pair`` = (a1, a2))."""
+    nb, m, d = knot_vals.shape[0] - 1, knot_vals.shape[1], knot_vals.shape[2]
+    dt, dev = knot_vals.dtype, knot_vals.device
+    slopes = (knot_vals[1:] - knot_vals[:-1]) / (t[1:] - t[:-1])[:, None, None]  # (B, m', d)
+    relu_w = torch.cat([slopes[:1], slopes[1:] - slopes[:-1]])  # (B, m', d) slope changes at t_0..t_{B-1}
+    if const_pair is not None:
+        a1, a2 = const_pair
+        const = knot_vals[0] / (a2 - a1)  # (m', d)
+        up_w = torch.cat([relu_w.reshape(nb * m, d), const, -const])  # (h, d)
+        gate_b = torch.cat([-t[:nb].repeat_interleave(m), torch.full((m,), -a1, dtype=dt, device=dev),
+                            torch.full((m,), -a2, dtype=dt, device=dev)])
+        coord = torch.arange(m, device=dev).repeat(nb + 2)
+        gate_w = w.expand(up_w.shape[0], d).clone()
+    else:  # one always-on neuron per coordinate: gate row 0, bias 1
+        up_w = torch.cat([relu_w.reshape(nb * m, d), knot_vals[0]])
+        gate_b = torch.cat([-t[:nb].repeat_interleave(m), torch.ones(m, dtype=dt, device=dev)])
+        coord = torch.arange(m, device=dev).repeat(nb + 1)
+        gate_w = torch.cat([w.expand(nb * m, d), torch.zeros(m, d, dtype=dt, device=dev)])
+    return gate_w, gate_b, up_w, coord
+
+
 def fit_piecewise_encoder(
     keys: torch.Tensor,
     codes: torch.Tensor,
@@ -234,22 +262,12 @@ def fit_piecewise_encoder(
         y = y + _block_tridiag_solve(factor, upper, resid, bounds)
 
     knot_vals = torch.stack([_knot_values(ks, lam_lo, lam_hi, bounds, y, gi) for gi in range(nb + 1)])  # (B+1, m', d)
-    slopes = (knot_vals[1:] - knot_vals[:-1]) / (t[1:] - t[:-1])[:, None, None]  # (B, m', d)
-    relu_w = torch.cat([slopes[:1], slopes[1:] - slopes[:-1]])  # (B, m', d) slope changes at t_0..t_{B-1}
+    const_pair = None
     if constant_neurons == 2:
         a2 = knots[0] - span - pad
         a1 = a2 - span - pad  # ReLU(z-a1) - ReLU(z-a2) = a2 - a1 on every key
-        const = knot_vals[0] / (a2 - a1)  # (m', d)
-        up_w = torch.cat([relu_w.reshape(nb * m, d), const, -const])  # (h, d)
-        gate_b = torch.cat([-t[:nb].repeat_interleave(m), torch.full((m,), -a1, dtype=torch.float64, device=dev),
-                            torch.full((m,), -a2, dtype=torch.float64, device=dev)])
-        coord = torch.arange(m, device=dev).repeat(nb + 2)
-        gate_w = w.expand(up_w.shape[0], d).clone()
-    else:  # one always-on neuron per coordinate: gate row 0, bias 1
-        up_w = torch.cat([relu_w.reshape(nb * m, d), knot_vals[0]])
-        gate_b = torch.cat([-t[:nb].repeat_interleave(m), torch.ones(m, dtype=torch.float64, device=dev)])
-        coord = torch.arange(m, device=dev).repeat(nb + 1)
-        gate_w = torch.cat([w.expand(nb * m, d), torch.zeros(m, d, dtype=torch.float64, device=dev)])
+        const_pair = (a1, a2)
+    gate_w, gate_b, up_w, coord = encoder_layers(knot_vals, t, w, const_pair=const_pair)
     enc = PiecewiseEncoder(gate_w=gate_w, gate_b=gate_b, up_w=up_w, coord=coord,
                            code_dim=m, fit_error=0.0)
     # spot check of the network itself on <= check_keys keys spread over the sorted order
