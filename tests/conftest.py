@@ -28,6 +28,14 @@ DEFAULT_CONFIG = ROOT / "config" / "config.yaml"
 PAPER_CONFIG = ROOT / "config" / "paper.yaml"
 MEDIUM_CONFIG = ROOT / "config" / "medium.yaml"
 TINY_CONFIG = ROOT / "tests" / "data" / "config_tiny.yaml"
+# Benchmarks run the one way the README documents, ``python -m benchmarks NAME``, from a test's tmp
+# dir (so nothing lands in the checkout) with the repository root on the path instead of the cwd.
+BENCH_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+
+
+def bench_cmd(name: str) -> list[str]:
+    """The command line that runs benchmark ``name`` (``python -m benchmarks NAME``)."""
+    return [sys.executable, "-m", "benchmarks", name]
 
 # Rules of the pipeline (besides the target rule ``all``).
 PIPELINE_RULES = (

@@ -7,24 +7,21 @@ these tests only keep the scripts from rotting, and check the logic of the GD ti
 from __future__ import annotations
 
 import math
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import BENCH_ENV, ROOT, bench_cmd
 
 
 def test_bench_construction_tiny(tmp_path):
     out = tmp_path / "construction.tsv"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_construction.py"), "--threads", "1",
+    cmd = [*bench_cmd("construction"), "--threads", "1",
            "--n-keys", "600", "--n-values", "64", "--d", "16", "--code-dim", "16",
            "--budget-factor", "10", "--big-gd-width", "8", "--gd-n", "48", "--gd-d", "8", "--gd-epochs", "200",
            "--out", str(out)]
-    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600)
+    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600, env=BENCH_ENV)
     table = pd.read_csv(out, sep="\t").set_index("case")
     assert list(table.index) == ["build", "build_vs_gd", "vs_gd"]
     build, big, small = table.loc["build"], table.loc["build_vs_gd"], table.loc["vs_gd"]
@@ -42,10 +39,10 @@ def test_bench_construction_tiny(tmp_path):
 
 def test_bench_codebook_tiny(tmp_path):
     out = tmp_path / "codebook.tsv"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_codebook.py"), "--threads", "1",
+    cmd = [*bench_cmd("codebook"), "--threads", "1",
            "--n-keys", "400", "--n-values", "64", "--d", "16", "--n", "32", "--same-d", "16", "--gd-epochs", "300",
            "--dense-check", "--device", "cpu", "--out", str(out)]
-    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600)
+    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600, env=BENCH_ENV)
     table = pd.read_csv(out, sep="\t")
     build = table[table["case"] == "build"].iloc[0]
     # every key checked (the script raises if the parallel-gate and dense checks disagree)
@@ -77,15 +74,14 @@ def test_snapshot_copies_a_finished_run_with_its_provenance(tmp_path):
     (repo / "config").mkdir()
     (repo / "config" / "medium.yaml").write_text("scale: medium\n")
     out = tmp_path / "docs" / "medium"
-    script = str(ROOT / "benchmarks" / "snapshot.py")
     # no claims table yet: refused, nothing written
-    missing = subprocess.run([sys.executable, script, "--results", str(tmp_path / "none"), "--out", str(out),
+    missing = subprocess.run([*bench_cmd("snapshot"), "--results", str(tmp_path / "none"), "--out", str(out),
                               "--config", "c.yaml", "--started", "100", "--finished", "200"],
-                             capture_output=True, text=True, timeout=60)
+                             capture_output=True, text=True, timeout=60, env=BENCH_ENV)
     assert missing.returncode != 0 and "claims.tsv" in missing.stderr and not out.exists()
-    subprocess.run([sys.executable, script, "--results", str(repo / "results"), "--out", str(out),
+    subprocess.run([*bench_cmd("snapshot"), "--results", str(repo / "results"), "--out", str(out),
                     "--config", "config/medium.yaml", "--started", "1000", "--finished", "4600.4"],
-                   check=True, capture_output=True, timeout=60)
+                   check=True, capture_output=True, timeout=60, env=BENCH_ENV)
     assert (out / "claims.tsv").read_text() == "claim\tpass\nC1\ttrue\n"
     assert (out / "tables" / "capacity.tsv").is_file() and (out / "figures" / "f.png").is_file()
     assert not (out / "figures" / "f.pdf").exists()
@@ -107,8 +103,8 @@ def test_parse_snakemake_log_sums_by_hand(tmp_path):
         "[Fri Nov 27 22:04:00 2026]\nFinished jobid: 2 (Rule: b)\n"
         "[Fri Nov 27 22:04:00 2026]\nFinished jobid: 3 (Rule: a)\n"
     )
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "parse_snakemake_log.py"), str(log), "--top", "1"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60).stdout
+    cmd = [*bench_cmd("parse_snakemake_log"), str(log), "--top", "1"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60, env=BENCH_ENV).stdout
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:3]}
     assert rows["a"] == ["2", "4.0", "3.0"]  # 1 min + 3 min, longest 3 min
     assert rows["b"] == ["1", "4.0", "4.0"]
@@ -122,9 +118,9 @@ def test_fact_mlp_robustness_tiny(tmp_path):
     construction that stores every fact); at a = 0.5 with another subject's key half the mass is
     a stored key, so an MLP cannot recall every fact there."""
     out = tmp_path / "robust.tsv"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "fact_mlp_robustness.py"), "--d", "16", "--sample", "64",
+    cmd = [*bench_cmd("fact_mlp_robustness"), "--d", "16", "--sample", "64",
            "--mlp", '64;construction;16;{}', "--out", str(out)]
-    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600)
+    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600, env=BENCH_ENV)
     table = pd.read_csv(out, sep="\t")
     assert list(table["partner"]) == ["template word", "other subject"]
     assert (table["a=1"] == 1.0).all() and table.loc[1, "a=0.5"] < 1.0 and (table["hidden"] > 0).all()
@@ -135,9 +131,9 @@ def test_edit_base_recall_tiny(tmp_path):
     template (8); the per-template recalls of the 8 trained templates average to the base's recall
     as its training measured it (every template holds every book once)."""
     out = tmp_path / "recall.tsv"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "edit_base_recall.py"), "--books", "16", "--d", "16",
+    cmd = [*bench_cmd("edit_base_recall"), "--books", "16", "--d", "16",
            "--size", "16", "--base", '{"epochs": 1, "n_decoys": 2}', "--mix-templates", "--out", str(out)]
-    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600)
+    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600, env=BENCH_ENV)
     row = pd.read_csv(out, sep="\t").iloc[0]
     assert len(row["per_template"].split()) == 12 and bool(row["mix_templates"])
     cos = [float(c) for c in row["cos_input_key"].split()]
@@ -159,10 +155,10 @@ def test_choose_c3_geometries_tiny(tmp_path):
     out = tmp_path / "c3.tsv"
     names = ["spherical-v", "spike1-v", "spike2-v", "spike4-v", "spike8-v", "spike16-v", "spike32-v", "spike2u-v",
              "spike4u-v", "spike8u-v", "spike16u-v", "spike32u-v", "kappa16u-v"]
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "choose_c3_geometries.py"), "--d", "8", "--n-facts", "24",
+    cmd = [*bench_cmd("choose_c3_geometries"), "--d", "8", "--n-facts", "24",
            "--seeds", "0", "1", "--k-min", "5", "--config", str(ROOT / "config" / "config.yaml"),
            "--candidates", *names, "--out", str(out)]
-    proc = subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=BENCH_ENV)
     table = pd.read_csv(out, sep="\t")
     assert sorted(set(table["family"])) == sorted(names) and len(table) == 2 * len(names)
     assert (table["n_values"] == 24).all() and (table["keys"] == "spherical").all()
@@ -190,8 +186,8 @@ def test_choose_c3_geometries_tiny(tmp_path):
     # choosing again from the written table, with a floor that drops the lowest-rho candidate
     floor = float(table.groupby("family")["rho"].min().min())
     again = tmp_path / "again.tsv"
-    subprocess.run(cmd[:2] + ["--from-table", str(out), "--k-min", "5", "--rho-floor", str(floor), "--out",
-                              str(again)], check=True, cwd=tmp_path, capture_output=True, timeout=600)
+    subprocess.run(cmd[:4] + ["--from-table", str(out), "--k-min", "5", "--rho-floor", str(floor), "--out",
+                              str(again)], check=True, cwd=tmp_path, capture_output=True, timeout=600, env=BENCH_ENV)
     redo = pd.read_csv(again, sep="\t")
     lowest = table.loc[table["rho"].idxmin(), "family"]
     assert not redo.loc[redo["family"] == lowest, "eligible"].any()
@@ -219,8 +215,8 @@ def test_efficiency_table_by_hand(tmp_path):
     for name, rows in (("capacity", cap), ("capacity_probes", probes), ("quantized", quant)):
         pd.DataFrame(rows).to_csv(tables / f"{name}.tsv", sep="\t", index=False)
     out = tmp_path / "eff.md"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "efficiency_table.py"), str(tmp_path / "run"),
-                    "--out", str(out)], check=True, capture_output=True, text=True, timeout=120)
+    subprocess.run([*bench_cmd("efficiency_table"), str(tmp_path / "run"),
+                    "--out", str(out)], check=True, capture_output=True, text=True, timeout=120, env=BENCH_ENV)
     lines = out.read_text().splitlines()
     rows = {line.split("|")[3].strip(): [c.strip() for c in line.split("|")[1:-1]] for line in lines[2:]}
     assert set(rows) == {"gd", "construction"}  # NTK stored nothing: no row
@@ -236,8 +232,9 @@ def test_efficiency_table_by_hand(tmp_path):
                   {"method": "construction", "d": 8, "n_facts": 16, "found": True, "param_count": 200, "seconds": 1.0},
                   {"method": "ntk", "d": 8, "n_facts": 16, "found": False, "param_count": None, "seconds": 3.0}]
                  ).to_csv(paper, sep="\t", index=False)
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "efficiency_table.py"), str(tmp_path / "run"),
-                    "--paper", str(paper), "--out", str(out)], check=True, capture_output=True, text=True, timeout=120)
+    subprocess.run([*bench_cmd("efficiency_table"), str(tmp_path / "run"),
+                    "--paper", str(paper), "--out", str(out)], check=True, capture_output=True, text=True, timeout=120,
+                   env=BENCH_ENV)
     cells = [[c.strip() for c in line.split("|")[1:-1]] for line in out.read_text().splitlines()[2:]]
     paper_rows = {c[3]: c for c in cells if c[0] == "paper"}
     assert set(paper_rows) == {"gd", "construction"} and all(c[0] == "run" for c in cells if c[0] != "paper")
@@ -248,10 +245,9 @@ def test_efficiency_table_by_hand(tmp_path):
 
 def test_b2_study_tiny(tmp_path):
     out = tmp_path / "b2.tsv"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "b2_study.py"), "--threads", "1", "--d", "16", "--n-facts", "32",
+    cmd = [*bench_cmd("b2_study"), "--threads", "1", "--d", "16", "--n-facts", "32",
            "--m-start", "6", "--gd-params", "116", "--knot-steps", "300", "--betas", "1.5", "--out", str(out)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "benchmarks")])}
-    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600, env=env)
+    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600, env=BENCH_ENV)
     t = pd.read_csv(out, sep="\t")
     build = t[t["case"] == "build"].iloc[0]
     m, h = int(build["code_dim"]), int(build["hidden"])
@@ -272,13 +268,71 @@ def test_b2_study_tiny(tmp_path):
 
 def test_sequential_cost_tiny(tmp_path):
     out = tmp_path / "cost.tsv"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "sequential_cost.py"), "--threads", "1", "--sizes", "40",
+    cmd = [*bench_cmd("sequential_cost"), "--threads", "1", "--sizes", "40",
            "--d", "16", "--rounds", "2", "--out", str(out)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600, env=env)
+    subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600, env=BENCH_ENV)
     t = pd.read_csv(out, sep="\t")
     # one row per (editor, round); 5% of the 40 books a round; hidden = N / 2
     assert sorted(t["editor"].unique()) == ["alphaedit", "memit", "mlp_swap", "rome"]
     assert all(sorted(g) == [1, 2] for _, g in t.groupby("editor")["round"])
     assert (t["batch"] == 2).all() and (t["hidden"] == 20).all() and (t["n_subjects"] == 40).all()
     assert (t["seconds"] >= 0).all() and (t["peak_rss_mib"] > 0).all() and t["score_gm"].between(0, 1).all()
+
+
+def test_one_layout_one_way_to_run(capsys):
+    """Every benchmark is a module in timing/, diagnosis/ or release/ with ``main(argv)``, run only through
+    ``python -m benchmarks NAME`` (no ``__main__`` block of its own, no sys.path tricks, no script at the
+    top level), listed by ``python -m benchmarks`` and answering ``--help``; an unknown name is refused."""
+    import ast
+    import importlib
+    import inspect
+
+    import pytest
+
+    from benchmarks import GROUPS
+    from benchmarks.__main__ import catalog
+    from benchmarks.__main__ import main as run
+
+    top = {p.name for p in (ROOT / "benchmarks").glob("*.py")}
+    assert top == {"__init__.py", "__main__.py", "common.py"}, top  # no script outside the three groups
+    found = catalog()
+    on_disk = {p.stem: p.parent.name for g in GROUPS for p in (ROOT / "benchmarks" / g).glob("*.py")
+               if not p.name.startswith("_")}
+    assert {n: g for n, (g, _) in found.items()} == on_disk and len(on_disk) >= 17
+    for name, (group, summary) in found.items():
+        source = (ROOT / "benchmarks" / group / f"{name}.py").read_text()
+        assert summary, f"{name}: no docstring"
+        assert "__main__" not in source and "sys.path" not in source, name
+        assert not any(isinstance(n, ast.ImportFrom) and n.level == 0 and n.module and n.module.split(".")[0] in on_disk
+                       for n in ast.walk(ast.parse(source))), f"{name} imports another benchmark as a top-level module"
+        module = importlib.import_module(f"benchmarks.{group}.{name}")
+        assert list(inspect.signature(module.main).parameters) == ["argv"], name
+        with pytest.raises(SystemExit) as exit_:
+            run([name, "--help"])
+        assert exit_.value.code == 0, name
+    capsys.readouterr()
+    assert run([]) == 0
+    listing = capsys.readouterr().out
+    assert all(f"  {name} " in listing for name in found)
+    unknown = subprocess.run([*bench_cmd("no_such_benchmark")], capture_output=True, text=True, timeout=60,
+                             env=BENCH_ENV, cwd=ROOT)
+    assert unknown.returncode == 2 and "no_such_benchmark" in unknown.stderr
+
+
+def test_no_document_names_a_benchmark_path_that_is_gone():
+    """Docs, configs, code and tests name benchmarks by a path that exists (or as ``python -m benchmarks NAME``
+    with a NAME that exists); dated snapshots under docs/results/ keep the commands they ran with."""
+    import re
+
+    from benchmarks.__main__ import catalog
+
+    names = set(catalog())
+    files = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "benchmarks" / "RESULTS.md", *ROOT.glob("docs/*.md"),
+             *ROOT.glob("config/*"), *ROOT.glob("src/factmlp/**/*.py"), *ROOT.glob("benchmarks/**/*.py"),
+             *ROOT.glob("tests/*.py"), *ROOT.glob("workflow/**/*.smk")]
+    bad = []
+    for f in files:
+        text = f.read_text()
+        bad += [f"{f.name}: {p}" for p in re.findall(r"benchmarks/[\w/]+\.py", text) if not (ROOT / p).is_file()]
+        bad += [f"{f.name}: {n}" for n in re.findall(r"python -m benchmarks ([a-z]\w*)", text) if n not in names]
+    assert not bad, bad

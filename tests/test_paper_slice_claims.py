@@ -1,4 +1,4 @@
-"""benchmarks/paper_slice_claims.py: the C2/C3 paper slice for a lent GPU machine, on a tiny case on the CPU.
+"""benchmarks/diagnosis/paper_slice_claims.py: the C2/C3 paper slice for a lent GPU machine, on a tiny case on the CPU.
 
 Checks that its tables carry the columns factmlp.claims reads, that it prints both verdicts, that a
 rerun skips the rows it has, that a GD search cut by the budget resumes from its cached probes with
@@ -7,19 +7,16 @@ the same result, that its fact sets are the pipeline's, and that its settings ar
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "paper_slice_claims.py"
+from benchmarks.diagnosis import paper_slice_claims
+from conftest import BENCH_ENV, ROOT, bench_cmd
+
 # 7 geometries whose log(1/rho^2) at d = 16, |K| = 32 leave no gap wider than a quarter of the range
 GEOMETRIES = ["spike2-v", "spike4-v", "spike2u-v", "spike8-v", "kappa4u-v", "spike16-v", "spike4u-v"]
 TINY = ["--d", "16", "--alphas", "1/8", "1/4", "--gd-epochs", "100", "--ntk-width-max", "2048", "--threads", "1",
@@ -28,17 +25,9 @@ CLAIM_COLUMNS = ["method", "family", "d", "n_facts", "seed", "found", "param_cou
                  "variant", "seconds", "sweep"]
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("paper_slice_claims", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _run(out, *extra):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    return subprocess.run([sys.executable, str(SCRIPT), "--out", str(out), *TINY, *extra], check=True, cwd=out.parent,
-                          capture_output=True, text=True, timeout=600, env=env).stdout
+    return subprocess.run([*bench_cmd("paper_slice_claims"), "--out", str(out), *TINY, *extra], check=True,
+                          cwd=out.parent, capture_output=True, text=True, timeout=600, env=BENCH_ENV).stdout
 
 
 def test_tiny_slice_writes_claim_tables_prints_verdicts_and_resumes(tmp_path):
@@ -63,7 +52,7 @@ def test_tiny_slice_writes_claim_tables_prints_verdicts_and_resumes(tmp_path):
     assert len(pd.read_csv(out / "capacity.tsv", sep="\t")) == len(cap)
     assert [line for line in again.splitlines() if line.startswith("C")][:2] == \
         [line for line in first.splitlines() if line.startswith("C")]
-    table = _load().compare(_load().Tables(out), out / "capacity.tsv", "scaling")
+    table = paper_slice_claims.compare(paper_slice_claims.Tables(out), out / "capacity.tsv", "scaling")
     assert list(table["n_facts"]) == [32, 64] and table["within_25pct"].all() and (table["rel_diff"] == 0).all()
 
     # a GD search cut by the budget (here: its rows removed) replays its finished probes on the rerun
@@ -85,11 +74,12 @@ def test_out_of_budget_tasks_are_skipped_not_run(tmp_path):
 
 
 def test_fact_sets_are_the_pipelines():
-    """The slice draws (family, d, n, seed) as scripts/measure_fact_set.py does (benchmarks/gpu_checks.py's
-    fact_set does not: other seeds), and names families as config/*.yaml does."""
+    """The slice draws (family, d, n, seed) as scripts/measure_fact_set.py does, the spherical set as the other
+    paper slices do (benchmarks.common.pipeline_fact_set), and names families as config/*.yaml does."""
+    from benchmarks.common import pipeline_fact_set
     from factmlp.facts import draw_fact_set
 
-    m = _load()
+    m = paper_slice_claims
     config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
     for name, spec in config["embeddings"]["families"].items():
         if spec.get("keys") == "spherical":
@@ -98,6 +88,8 @@ def test_fact_sets_are_the_pipelines():
     b = draw_fact_set({"kind": "spike", "beta": 4.0, "normalize": False, "keys": "spherical"}, 32, 32, 16, tied=False,
                       mapping="permutation", seed=3)
     assert all(torch.equal(x, y) for x, y in ((a.keys, b.keys), (a.values, b.values), (a.mapping, b.mapping)))
+    c, e = m.draw("spherical", m.family_spec("spherical"), 16, 32, 1), pipeline_fact_set(16, 32, seed=1)
+    assert all(torch.equal(x, y) for x, y in ((c.keys, e.keys), (c.values, e.values), (c.mapping, e.mapping)))
     with pytest.raises(ValueError, match="kind\\[param\\]"):
         m.family_spec("spike-v")
 
@@ -105,7 +97,7 @@ def test_fact_sets_are_the_pipelines():
 def test_settings_are_the_configs():
     from factmlp.config import validate_config
 
-    m = _load()
+    m = paper_slice_claims
     schema = ROOT / "workflow" / "schemas" / "config.schema.yaml"
     for scale in ("paper", "medium"):
         config = validate_config(yaml.safe_load((ROOT / "config" / f"{scale}.yaml").read_text()), schema)

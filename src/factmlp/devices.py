@@ -12,7 +12,7 @@ therefore leases one: it takes an exclusive, non-blocking ``fcntl`` lock on one 
 the job ends (also when it crashes: the kernel drops a dead process's locks). A job that finds
 ``CUDA_VISIBLE_DEVICES`` narrowed to one GPU (SLURM does this per job) takes that one without a lock.
 
-Results on CPU and GPU agree up to floating-point order (``benchmarks/gpu_checks.py`` measures it);
+Results on CPU and GPU agree up to floating-point order (``benchmarks/timing/gpu_checks.py`` measures it);
 tables record the device in their ``settings`` column.
 """
 

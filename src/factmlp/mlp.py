@@ -111,7 +111,7 @@ def parallel_gate_forward(mlp: GatedMLP, x: torch.Tensor, *, rtol: float = 1e-12
     Inputs are grouped by how many ramps they have passed, the sums updated between groups: the
     cost no longer grows with h x n. The closed-form encoders (one random direction w for every
     gate) are such MLPs; this checks storage on 10^5-10^6 keys where the dense pass would take
-    minutes to hours (benchmarks/bench_codebook.py). Reads only the MLP's weights; the
+    minutes to hours (benchmarks/timing/codebook.py). Reads only the MLP's weights; the
     parallelism is checked on them (max |G - s w^T| <= ``rtol`` max |G|, else ValueError).
     Float64, on the weights' device; agrees with the dense pass to rounding (tests/test_mlp.py).
     """

@@ -179,7 +179,7 @@ def build_encoder_decoder(
                                 constant_neurons=s.constant_neurons)
     down = decoder[:, enc.coord]  # (d, h): neuron writing code coordinate j gets decoder column j
     mlp = GatedMLP.from_weights(gate_w=enc.gate_w, gate_b=enc.gate_b, up_w=enc.up_w, down_w=down, activation="relu")
-    mlp = mlp.to(facts.keys.device)  # built on a GPU when the fact set is there (benchmarks/bench_codebook.py)
+    mlp = mlp.to(facts.keys.device)  # built on a GPU when the fact set is there (benchmarks/timing/codebook.py)
     if w is not None:
         mlp = fold_whitening(mlp, w)
     return mlp, {"code_dim": code_dim, "bucket_size": b, "encoder_fit_error": enc.fit_error, **info, **whiten_info}

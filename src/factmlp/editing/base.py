@@ -67,7 +67,7 @@ class BaseSettings:
 
     ``router_token`` and ``router_supervision`` (off by default; not in the paper) were tried to
     mute the other expert at the object position, where its author logits cost the swap 3 of 26
-    edits at 10% (d = 64, benchmarks/editing_scale.py, docs/claims.md C8): the router reads the
+    edits at 10% (d = 64, benchmarks/diagnosis/editing_scale.py, docs/claims.md C8): the router reads the
     current token's embedding besides z, and/or a binary cross-entropy of that weight toward 1
     where the next token is an object and 0 elsewhere is added to the loss. Measured (smoke editing
     setting, decoys 0.8 x 16): supervision alone leaves the router at 0.56 there (it reads z only,

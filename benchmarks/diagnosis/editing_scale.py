@@ -1,6 +1,6 @@
 """Does the MLP swap's efficacy at 10% edits grow with d, as the diagnosis of claim C8 predicts?
 
-    PYTHONPATH=src python3 benchmarks/editing_scale.py --device cuda [--out benchmarks/results/editing_scale.tsv]
+    python -m benchmarks editing_scale --device cuda [--out benchmarks/results/editing_scale.tsv]
 
 docs/claims.md (C8): at the smoke setting (d = 64, 256 books) the swap misses 3 of 26 edited facts
 because the other expert's author logits at the object position (a random projection onto the
@@ -73,7 +73,7 @@ def one(d: int, books: int, size: int, args) -> list[dict]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="benchmarks/results/editing_scale.tsv")
     ap.add_argument("--device", default="cpu")
@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--schedule", default="constant", help="BaseSettings.schedule (constant or cosine)")
     ap.add_argument("--warmup", type=float, default=0.0, help="BaseSettings.warmup")
     ap.add_argument("--big-epochs", type=int, default=None, help="epochs of the --big setting (default --epochs)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
@@ -99,7 +99,3 @@ def main() -> None:
         rows += one(d, books, size, args)
         write_tsv(pd.DataFrame(rows), args.out)  # after every setting: a cut-off run keeps what it measured
     print(Path(args.out).read_text())
-
-
-if __name__ == "__main__":
-    main()

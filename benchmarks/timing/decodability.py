@@ -1,6 +1,6 @@
 """Benchmark: wall time of decodability(V) at growing |V| and d (target: |V|=4096, d=256 in minutes).
 
-    .venv/bin/python benchmarks/bench_decodability.py [--threads 2] [--out benchmarks/results/decodability.tsv]
+    python -m benchmarks decodability [--threads 2] [--out benchmarks/results/decodability.tsv]
 
 Writes one row per (family, n, d): seconds, rho, the certified gap, and the thread count.
 """
@@ -21,11 +21,11 @@ CASES = [("spherical", 1024, 64, {}), ("spike", 1024, 64, {"beta": 4.0}),
          ("spherical", 4096, 256, {}), ("spike", 4096, 256, {"beta": 4.0})]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/decodability.tsv")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = []
     for kind, n, d, params in CASES:
@@ -38,7 +38,3 @@ def main() -> None:
                      "max_gap": float((dec.rho_upper - dec.rho_i).max())})
         print(rows[-1], flush=True)
     write_tsv(pd.DataFrame(rows), args.out)
-
-
-if __name__ == "__main__":
-    main()

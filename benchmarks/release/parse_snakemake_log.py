@@ -5,7 +5,7 @@ span (first job start to last job end), the job-minute total and the longest job
 ``--cores N`` the ratio of job time to N x span says how busy the job slots were: at ~1 every
 slot was busy all along and the wall time is the job time / N.
 
-Usage: python benchmarks/parse_snakemake_log.py LOG [--top 20] [--cores 2]
+Usage: python -m benchmarks parse_snakemake_log LOG [--top 20] [--cores 2]
 
 The log format is Snakemake 9's: a ``[timestamp]`` line, then ``rule NAME:`` / ``localrule
 NAME:`` with ``jobid: N`` and ``wildcards: ...``; ``Finished jobid: N`` after a timestamp.
@@ -51,7 +51,7 @@ def parse(lines):
     }
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("log")
     ap.add_argument("--top", type=int, default=20, help="longest jobs to list")
@@ -82,7 +82,4 @@ def main(argv=None):
     longest = sorted(jobs.values(), key=lambda j: j[2] - j[3])[: args.top]
     for rule, wc, start, end in longest:
         print(f"{(end - start).total_seconds() / 60:6.1f}  {rule}  {wc}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

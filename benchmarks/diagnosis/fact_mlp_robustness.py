@@ -1,6 +1,6 @@
 """How far from its keys does a fact MLP still recall? Storage accuracy under input mixing.
 
-    PYTHONPATH=src python3 benchmarks/fact_mlp_robustness.py \
+    python -m benchmarks fact_mlp_robustness \
         --mlp '4096;construction;64;{"bucket_size": 128, "constant_neurons": 1}' \
         --mlp '4096;hebbian_whitened;2048;{}'
 
@@ -47,7 +47,7 @@ def mixing_accuracy(mlp, keys: torch.Tensor, values: torch.Tensor, mapping: torc
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mlp", action="append", required=True, help="books;method;size;settings-JSON")
     ap.add_argument("--d", type=int, default=128)
@@ -55,7 +55,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/results/fact_mlp_robustness.tsv")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = []
     for spec in args.mlp:
@@ -83,7 +83,3 @@ def main() -> None:
     out = Path(args.out)
     old = pd.read_csv(out, sep="\t").to_dict("records") if out.is_file() else []
     write_tsv(pd.DataFrame(old + rows), out)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Benchmark: closed-form encoder-decoder build time, and its speed against GD training.
 
-    .venv/bin/python benchmarks/bench_construction.py [--threads 2] [--out benchmarks/results/construction.tsv]
+    python -m benchmarks construction [--threads 2] [--out benchmarks/results/construction.tsv]
 
 Rows (one table):
 - ``build``: |K| = 1e5 keys, |V| = 4096 values, d = 256, random map, code dim m' = 64 (defaults of
@@ -31,30 +31,17 @@ Rows (one table):
 from __future__ import annotations
 
 import argparse
-import time
 
 import pandas as pd
 import torch
 
+from benchmarks.common import spherical_fact_set, timed
 from factmlp.capacity import measure_capacity
 from factmlp.constructions.encoder_decoder import build_encoder_decoder
 from factmlp.decodability import cached_decodability
-from factmlp.embeddings import make_key_value_tables
-from factmlp.facts import FactSet, evaluate_mlp, make_mapping, storage_report
+from factmlp.facts import FactSet, evaluate_mlp, storage_report
 from factmlp.io import write_tsv
 from factmlp.training import GD, GDSettings, train_gated_mlp
-
-
-def fact_set(n_keys: int, n_values: int, d: int, *, tied: bool) -> FactSet:
-    keys, values = make_key_value_tables("spherical", n_keys, n_values, d, tied=tied, seed=0)
-    mapping = make_mapping(n_keys, n_values, kind="permutation" if tied else "random", seed=1)
-    return FactSet(keys, values, mapping)
-
-
-def timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
 def bench_build(facts: FactSet, code_dim: int) -> dict:
@@ -87,7 +74,7 @@ def bench_build_vs_gd(facts: FactSet, construction_s: float, width: int, budget_
 def bench_vs_gd(n: int, d: int, epochs: int, lr: float, lr_min: float) -> dict:
     """GD at its own capacity: the smallest width that stores the set (the paper's GD baseline),
     trained to 100%, against the closed form at m' = d (exact by the definition of rho)."""
-    facts = fact_set(n, n, d, tied=True)
+    facts = spherical_fact_set(n, n, d, tied=True)
     (mlp_c, _), t_c = timed(lambda: (cached_decodability(facts.values), build_encoder_decoder(facts, d, seed=0))[1])
     gd = GD(GDSettings(epochs=epochs, lr=lr, lr_min=lr_min, log_every=0))
     res, t_search = timed(lambda: measure_capacity(facts, gd, seed=0, rel_tol=0.0))
@@ -101,7 +88,7 @@ def bench_vs_gd(n: int, d: int, epochs: int, lr: float, lr_min: float) -> dict:
             "speedup_vs_search": round(t_search / t_c, 3)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n-keys", type=int, default=100_000)
@@ -119,11 +106,11 @@ def main() -> None:
     ap.add_argument("--skip-build", action="store_true", help="only the comparison with GD")
     ap.add_argument("--skip-big-gd", action="store_true", help="no GD run on the build's fact set")
     ap.add_argument("--out", default="benchmarks/results/construction.tsv")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows: list[dict] = []
     if not args.skip_build:
-        facts = fact_set(args.n_keys, args.n_values, args.d, tied=False)
+        facts = spherical_fact_set(args.n_keys, args.n_values, args.d, tied=False)
         rows.append(bench_build(facts, args.code_dim))
         print({k: v for k, v in rows[-1].items() if not k.startswith("_")}, flush=True)
         if not args.skip_big_gd:
@@ -134,7 +121,3 @@ def main() -> None:
     print(rows[-1], flush=True)
     rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     write_tsv(pd.DataFrame(rows).convert_dtypes(), args.out)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,12 +1,12 @@
 """Where construction_codebook's parameters go at the paper's sizes, and what each candidate fix gives
 (issue 30, deliverable 3: a fitted construction within 3x of GD at d = 128 and 256, |K| = d^2/8).
 
-    PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/b2_study.py --d 128 [--threads 2]
+    python -m benchmarks b2_study --d 128 [--threads 2]
         [--gd-table docs/results/paper/2026-11-27b/paper_slice_d128.tsv] [--out benchmarks/results/b2_study_d128.tsv]
 
 The fact set is the paper slice's point (spherical, tied, permutation, seed 0, drawn as the pipeline
-draws it: ``gpu_checks.fact_set``); GD's parameter count at that point is read from the paper slice's
-table (GD with the paper's protocol on a GPU; a CPU run of it takes hours), so every ratio here is
+draws it: :func:`benchmarks.common.pipeline_fact_set`); GD's parameter count at that point is read from
+the paper slice's table (GD with the paper's protocol on a GPU; a CPU run of it takes hours), so every ratio here is
 against that measured GD. One table, one row per measurement (``case``):
 
 - ``build``: construction_codebook at its smallest storing code dimension m' (searched from
@@ -38,8 +38,8 @@ import time
 
 import pandas as pd
 import torch
-from gpu_checks import fact_set  # the pipeline's fact set at a (d, |K|) point (benchmarks/ is on sys.path)
 
+from benchmarks.common import pipeline_fact_set
 from factmlp.constructions.codebook import CodebookSettings, codebook_margins, fit_codebook
 from factmlp.constructions.encoder import EncoderFitError, encoder_layers
 from factmlp.facts import FactSet, evaluate_mlp
@@ -166,7 +166,7 @@ def learned_knots(facts: FactSet, m: int, beta: float, *, steps: int, lr: float 
             "steps": step, "seconds": round(seconds, 2)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--d", type=int, default=128)
     ap.add_argument("--n-facts", type=int, default=0, help="|K| (default d^2/8, the paper slice's point)")
@@ -178,7 +178,7 @@ def main() -> None:
     ap.add_argument("--knot-steps", type=int, default=3000)
     ap.add_argument("--skip-prune", action="store_true")
     ap.add_argument("--out", default="")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     n = args.n_facts or args.d * args.d // 8
     gd = args.gd_params
@@ -188,7 +188,7 @@ def main() -> None:
         if hit.empty:
             raise SystemExit(f"{args.gd_table}: no found gd row at d={args.d}, n_facts={n}")
         gd = int(hit["param_count"].iloc[0])
-    facts = fact_set(args.d, n)
+    facts = pipeline_fact_set(args.d, n)
     base = {"d": args.d, "n_facts": n, "gd_params": gd or None}
     ratio = (lambda p: round(p / gd, 2) if gd else None)  # noqa: E731
     rows = []
@@ -221,7 +221,3 @@ def main() -> None:
     out = args.out or f"benchmarks/results/b2_study_d{args.d}.tsv"
     write_tsv(pd.DataFrame(rows).convert_dtypes(), out)
     print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,10 +1,10 @@
 """Benchmark: rho of a grid of candidate value geometries, and claim C3's design chosen by rho alone.
 
-    .venv/bin/python benchmarks/choose_c3_geometries.py --d 64 --n-facts 512 --seeds 0 1 2 \\
+    python -m benchmarks choose_c3_geometries --d 64 --n-facts 512 --seeds 0 1 2 \\
         --rho-floor 0.125 --out benchmarks/results/c3_geometries_d64_n512.tsv
-    .venv/bin/python benchmarks/choose_c3_geometries.py --d 32 --n-facts 128 --config config/config.yaml \\
+    python -m benchmarks choose_c3_geometries --d 32 --n-facts 128 --config config/config.yaml \\
         --rho-floor 0.135 --out benchmarks/results/c3_geometries_d32_n128.tsv
-    .venv/bin/python benchmarks/choose_c3_geometries.py --from-table <an --out table> --rho-floor 0.1 ...
+    python -m benchmarks choose_c3_geometries --from-table <an --out table> --rho-floor 0.1 ...
 
 Every candidate is an embedding family with untied spherical keys (``keys: spherical``), named as
 in config/*.yaml (``spike16u-v``: spike, beta 16, normalize false). Each (candidate, seed) fact set is
@@ -38,13 +38,12 @@ import pandas as pd
 import torch
 import yaml
 
+from benchmarks.common import ROOT
 from factmlp.config import fact_set_shape, load_schema
 from factmlp.decodability import decodability, summarize
 from factmlp.facts import draw_fact_set
 from factmlp.geometries import choose_geometries, log_inv_rho2, median_rho, spread
 from factmlp.io import write_tsv
-
-ROOT = Path(__file__).resolve().parents[1]
 
 # The candidate grid. spike beta = 0 is left out: it draws the spherical table itself (spike's
 # extra direction u is drawn after the rows); spherical has no normalize variant (unit rows either
@@ -124,7 +123,7 @@ def config_snippet(families: dict[str, dict], chosen: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--d", type=int, default=64)
     ap.add_argument("--n-facts", type=int, default=512)
@@ -138,7 +137,7 @@ def main() -> None:
     ap.add_argument("--from-table", help="choose from this script's earlier --out table instead of measuring")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/results/c3_geometries.tsv")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     grid = candidate_grid()
     unknown = sorted(set(args.candidates or []) - set(grid))
@@ -175,7 +174,3 @@ def main() -> None:
           f"{s['widest_gap']:.3f} = {s['gap_fraction']:.3f} of the range ({s['gap_between'][0]} - "
           f"{s['gap_between'][1]}), max leverage {s['max_leverage']:.3f}")
     print("embeddings.families entries:\n" + config_snippet(families, chosen))
-
-
-if __name__ == "__main__":
-    main()

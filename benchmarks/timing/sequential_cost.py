@@ -1,7 +1,7 @@
 """Cost of sequential editing per round and per editor as the base grows (issue 32, deliverable 4):
 where does editing by rebuilding the fact MLP stop being cheaper than a rank-one update?
 
-    PYTHONPATH=src .venv/bin/python benchmarks/sequential_cost.py [--sizes 256,1024,4096] [--rounds 3]
+    python -m benchmarks sequential_cost [--sizes 256,1024,4096] [--rounds 3]
         [--threads 2] [--out benchmarks/results/sequential_cost.tsv]
 
 Per base size N (books): a base of the editing stage's recipe (:func:`factmlp.editing.base.make_base`,
@@ -49,7 +49,7 @@ def measure(n: int, *, d: int, rounds: int, epochs: int, seed: int = 0) -> list[
              "score_gm": r["score_gm"]} for r in rows]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="256,1024,4096")
     ap.add_argument("--d", type=int, default=128)
@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/sequential_cost.tsv")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = []
     for n in (int(x) for x in args.sizes.split(",")):
@@ -65,7 +65,3 @@ def main() -> None:
         summary = pd.DataFrame(rows).query("n_subjects == @n").groupby("editor")[["seconds", "peak_rss_mib"]].median()
         print(f"N = {n}:\n{summary.round(3)}", flush=True)
     write_tsv(pd.DataFrame(rows), args.out)
-
-
-if __name__ == "__main__":
-    main()

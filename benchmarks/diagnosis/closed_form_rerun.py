@@ -1,6 +1,6 @@
 """Re-measure closed-form builders on a committed snapshot's joint sweep and re-decide claim B1.
 
-    PYTHONPATH=src python3 benchmarks/closed_form_rerun.py --config config/medium.yaml \
+    python -m benchmarks closed_form_rerun --config config/medium.yaml \
         --snapshot docs/results/medium [--methods construction_codebook,hebbian,...] [--out DIR]
 
 Closed-form searches take seconds to minutes, GD's take hours: when a closed-form method is added
@@ -28,15 +28,10 @@ from factmlp.claims.capacity import closed_form_claims, closed_form_points
 from factmlp.claims.common import SWEEP_NAMES, is_closed_form, is_v2_builder
 from factmlp.config import fact_set_shape
 from factmlp.facts import draw_fact_set
+from factmlp.io import write_tsv
 
 
-def _write(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    df.to_csv(tmp, sep="\t", index=False)
-    tmp.replace(path)
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True)
     ap.add_argument("--snapshot", required=True, help="a snapshot folder with tables/capacity.tsv")
@@ -44,7 +39,7 @@ def main() -> None:
                                                    "methods missing from the snapshot")
     ap.add_argument("--out", default="benchmarks/results/closed_form_rerun")
     ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = yaml.safe_load(open(args.config))
     cap_path = Path(args.snapshot) / "tables" / "capacity.tsv"
@@ -86,13 +81,9 @@ def main() -> None:
                           f"({r.get('variant', '')}), {time.perf_counter() - t:.1f}s", flush=True)
     new = pd.DataFrame(rows)
     merged = pd.concat([cap, new.reindex(columns=cap.columns)], ignore_index=True)
-    _write(merged, out / "capacity.tsv")
-    _write(closed_form_points(merged, sweep=name, d_min=32), out / "closed_form_vs_gd.tsv")
+    write_tsv(merged, out / "capacity.tsv")
+    write_tsv(closed_form_points(merged, sweep=name, d_min=32), out / "closed_form_vs_gd.tsv")
     claim = closed_form_claims(merged, scale=str(cfg.get("scale", "")))
-    _write(claim, out / "claim_b1.tsv")
+    write_tsv(claim, out / "claim_b1.tsv")
     print(closed_form_points(merged, sweep=name).round(2).to_string())
     print(claim.to_string())
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """Benchmark: cost of one edit evaluation and one delta fit at thousands of facts, full passes vs
 the last-position paths (``editing.grid.eval_subjects`` / ``fit_last_position``), same run.
 
-    .venv/bin/python benchmarks/bench_edit_eval.py [--books 4096] [--d 128] [--size 64] [--threads 2]
+    python -m benchmarks edit_eval [--books 4096] [--d 128] [--size 64] [--threads 2]
 
 The setting of config/medium.yaml's ``construction_4096`` base (d = 128, buckets of 128 keys, one
 constant neuron, m' = 64: hidden 2,112). The base LM is left untrained: the cost of an evaluation
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import time
 
 import pandas as pd
 import torch
 
+from benchmarks.common import timed
 from factmlp.editing.base import corpus_facts, fact_embeddings, fact_mlp_seed, nonfact_ce
 from factmlp.editing.corpus import make_corpus
 from factmlp.editing.editors import fit_deltas
@@ -32,13 +32,7 @@ from factmlp.registry import get_method
 from factmlp.transformer import mlp_input_scale
 
 
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--books", type=int, default=4096)
     ap.add_argument("--d", type=int, default=128)
@@ -49,7 +43,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-full", action="store_true", help="time the last-position paths only")
     ap.add_argument("--out", default="benchmarks/results/edit_eval.tsv")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     corpus = make_corpus(args.books, authors="bijection", n_train_templates=8, n_templates=12, seed=0)
     vocab = fact_embeddings(corpus, args.d, seed=0)
@@ -70,13 +64,13 @@ def main() -> None:
     paths = [("last_position", args.eval_subjects, True)] + ([] if args.skip_full else [("full", 0, False)])
     for name, eval_subjects, last in paths:
         if not eval_subjects:
-            base_ce, base_ce_s = _timed(lambda: nonfact_ce(model, corpus))
+            base_ce, base_ce_s = timed(lambda: nonfact_ce(model, corpus))
         else:
             base_ce_s = 0.0
-        cache, build_s = _timed(lambda: EvalCache(model, corpus, eval_subjects=eval_subjects, seed=0))
-        res_down, down_s = _timed(lambda: cache.evaluate(down, edited, preserved, new, base_ce, same_hidden=True))
-        res_swap, swap_s = _timed(lambda: cache.evaluate(swap, edited, preserved, new, base_ce, same_hidden=False))
-        _, fit_s = _timed(lambda: fit_deltas(model, tokens[:, :-1], tokens[:, -1], steps=args.steps, lr=0.1,
+        cache, build_s = timed(lambda: EvalCache(model, corpus, eval_subjects=eval_subjects, seed=0))
+        res_down, down_s = timed(lambda: cache.evaluate(down, edited, preserved, new, base_ce, same_hidden=True))
+        res_swap, swap_s = timed(lambda: cache.evaluate(swap, edited, preserved, new, base_ce, same_hidden=False))
+        _, fit_s = timed(lambda: fit_deltas(model, tokens[:, :-1], tokens[:, -1], steps=args.steps, lr=0.1,
                                              weight_decay=0.0, stop_loss=None, last_position=last))
         rows.append({"path": name, "books": args.books, "d": args.d, "hidden": mlp.hidden, "n_edits": len(edited),
                      "threads": args.threads, "cache_s": round(build_s + base_ce_s, 2),
@@ -86,7 +80,3 @@ def main() -> None:
                      **{f"swap_{k}": round(v, 6) for k, v in res_swap.items()}})
         print(rows[-1], flush=True)
     write_tsv(pd.DataFrame(rows), args.out)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """GPU checks and a paper-scale capacity slice, in one short run (a lent GPU machine has minutes).
 
-    PYTHONPATH=src python3 benchmarks/gpu_checks.py --out DIR [--budget-s 420] [--skip-paper]
+    python -m benchmarks gpu_checks --out DIR [--budget-s 420] [--skip-paper]
 
 Writes ``DIR/gpu_checks.tsv`` (one row per check) and ``DIR/paper_slice.tsv`` (capacity rows of the
 paper-scale slice, in the columns of results/tables/capacity.tsv that the claims read), and prints
@@ -32,8 +32,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from benchmarks.common import pipeline_fact_set
 from factmlp.capacity import measure_capacity
-from factmlp.facts import FactSet, draw_fact_set, evaluate_mlp
+from factmlp.facts import FactSet, evaluate_mlp
+from factmlp.io import write_tsv
 from factmlp.registry import get_method
 from factmlp.tables import settings_json
 from factmlp.training import GDSettings, train_gated_mlp
@@ -44,14 +46,6 @@ CODEBOOK = {"constant_neurons": 1, "bucket_slacks": [0, 4], "fewer_buckets": 1, 
             "codebook_steps": 1500, "codebook_lr": 0.05}
 SLICE_METHODS = ("construction", "construction_jl", "construction_codebook", "hebbian", "hebbian_whitened",
                  "hebbian_data_dependent", "ntk", "gd", "gd_encdec")
-
-
-def fact_set(d: int, n: int, *, seed: int = 0) -> FactSet:
-    """The spherical, tied, permutation fact set the rule ``measure_fact_set`` draws for (d, n, seed):
-    tables and map from seeds derived per stage, so that a point here is the pipeline's point. (Drawn
-    from the raw ``seed``, the keys were the first rows of the NTK's gate G, built with the same seed:
-    NTK needed 4,480 hidden units instead of 2,560 at d = 128, |K| = 2048.)"""
-    return draw_fact_set({"kind": "spherical"}, n, n, d, tied=True, mapping="permutation", seed=seed)
 
 
 def capacity_row(facts: FactSet, method: str, settings: dict, *, width_max: int, references: dict) -> dict:
@@ -69,7 +63,7 @@ def capacity_row(facts: FactSet, method: str, settings: dict, *, width_max: int,
             "device": settings.get("device", "cpu")}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--budget-s", type=float, default=420.0)
@@ -79,7 +73,7 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(SLICE_METHODS),
                     help="comma-separated methods of the paper slice, in this order "
                          f"(known: {', '.join(SLICE_METHODS)})")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -107,7 +101,7 @@ def main() -> None:
                            "seconds": round(time.perf_counter() - t, 2)})
         print(checks[-1], flush=True)
 
-    small = fact_set(64, 512)
+    small = pipeline_fact_set(64, 512)
 
     def gd_cuda():
         r = capacity_row(small, "gd", {**PAPER_GD, "device": "cuda"}, width_max=4096, references={})
@@ -138,7 +132,7 @@ def main() -> None:
         from factmlp.transformer import AttentionSettings, RecallTask
         from factmlp.usability import UsabilitySettings, measure_usability
 
-        facts = fact_set(32, 128)
+        facts = pipeline_fact_set(32, 128)
         method = get_method("construction")
         cap = measure_capacity(facts, method, seed=0)
         parts = []
@@ -159,7 +153,7 @@ def main() -> None:
     slice_rows = []
     if not args.skip_paper:
         pd_ = args.paper_d
-        paper = fact_set(pd_, pd_ * pd_ // 8)
+        paper = pipeline_fact_set(pd_, pd_ * pd_ // 8)
         gd = {**PAPER_GD, "device": "cuda" if cuda else "cpu"}
         known = {"construction": ({}, pd_), "construction_jl": ({}, 8 * pd_), "construction_codebook": (CODEBOOK, pd_),
                  "hebbian": ({}, 65536), "hebbian_whitened": ({}, 65536), "hebbian_data_dependent": ({}, 65536),
@@ -177,16 +171,12 @@ def main() -> None:
                 slice_rows.append(capacity_row(paper, method, settings, width_max=wmax,
                                                references={r["method"]: r for r in slice_rows}))
                 print(slice_rows[-1], flush=True)
-                pd.DataFrame(slice_rows).to_csv(out / "paper_slice.tsv", sep="\t", index=False)  # kept if cut off
+                write_tsv(pd.DataFrame(slice_rows), out / "paper_slice.tsv")  # kept if cut off
             except Exception as exc:
                 checks.append({"check": f"paper_slice {method}", "status": "error", "detail": repr(exc)[:500]})
-    pd.DataFrame(checks).to_csv(out / "gpu_checks.tsv", sep="\t", index=False)
+    write_tsv(pd.DataFrame(checks), out / "gpu_checks.tsv")
     if slice_rows:
-        pd.DataFrame(slice_rows).to_csv(out / "paper_slice.tsv", sep="\t", index=False)
+        write_tsv(pd.DataFrame(slice_rows), out / "paper_slice.tsv")
     print(pd.DataFrame(checks).to_string())
     print(pd.DataFrame(slice_rows).to_string())
     print(f"total {time.perf_counter() - t0:.0f}s")
-
-
-if __name__ == "__main__":
-    main()

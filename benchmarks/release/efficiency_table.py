@@ -7,13 +7,13 @@ the ratio of parameters to GD's, and the build time at the minimum (the probe at
 one build or one GD training, not the search) beside GD's in the same run. Medians over seeds;
 ``n`` counts the seeds that stored.
 
-Usage: python benchmarks/efficiency_table.py RESULTS_DIR [--sweep scaling] [--d-min 32] [--quantized TSV]
+Usage: python -m benchmarks efficiency_table RESULTS_DIR [--sweep scaling] [--d-min 32] [--quantized TSV]
        [--paper TSV ...] [--out FILE.md]
 RESULTS_DIR holds tables/capacity.tsv and tables/capacity_probes.tsv (and tables/quantized.tsv,
 or give ``--quantized`` a quantized.tsv of the same fact sets from another run): a run's results/
 or a snapshot in docs/results/<scale>/.
 
-``--paper`` appends the rows of a paper-slice table (``benchmarks/gpu_checks.py``'s
+``--paper`` appends the rows of a paper-slice table (``benchmarks/timing/gpu_checks.py``'s
 paper_slice*.tsv: one seed, a permutation of |K| = |V| values) after the run's rows, with ``scale``
 "paper": params, bits per parameter and the ratio to that slice's GD; their times are whole
 capacity searches on the slice's machine (``search s``, GD's beside it), not one build.
@@ -112,7 +112,7 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results", type=Path)
     ap.add_argument("--sweep", default="scaling")
@@ -160,7 +160,3 @@ def main(argv=None) -> int:
         tmp.replace(args.out)
     print(text, end="")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

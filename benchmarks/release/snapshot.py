@@ -1,6 +1,6 @@
 """Copy a finished run's claims, tables and figures into docs/results/<name>/ with its provenance.
 
-    python benchmarks/snapshot.py --results RESULTS_DIR --out docs/results/medium \
+    python -m benchmarks snapshot --results RESULTS_DIR --out docs/results/medium \
         --config config/medium.yaml --started UNIX_TIME --finished UNIX_TIME [--note TEXT]
 
 Writes ``claims.tsv``, ``tables/*.tsv``, ``figures/*.png``, ``config.yaml`` (``--config`` as read
@@ -56,7 +56,7 @@ def _version(pkg: str) -> str:
         return "not installed"
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", type=Path, required=True, help="the run's results/ directory")
     ap.add_argument("--out", type=Path, required=True, help="snapshot directory, e.g. docs/results/medium")
@@ -117,7 +117,3 @@ def main(argv=None) -> int:
     tmp.rmdir()
     print(f"snapshot of {a.results} -> {a.out} (commit {rows['commit'][:7]}, {rows['wall_time_s']} s)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,10 @@
 """Benchmark: construction_codebook (claim B1's builder) build time and size, against the v2
 Hebbian builders and GD on the same fact sets.
 
-    .venv/bin/python benchmarks/bench_codebook.py [--threads 2] [--out benchmarks/results/codebook.tsv]
+    python -m benchmarks codebook [--threads 2] [--out benchmarks/results/codebook.tsv]
 
 Rows (one table):
-- ``build``: the fact set of ``bench_construction.py``'s ``build`` row: |K| = 1e5 keys, |V| = 4096
+- ``build``: the fact set of ``python -m benchmarks construction``'s ``build`` row: |K| = 1e5 keys, |V| = 4096
   values, d = 256, random map. The code dimension m' is found first on the value table alone
   (bisection on the codebook's storage margin, ``search_s``: the codebook decides storage, since
   the encoder is exact on every key it was fitted to); then the MLP is built at that m' and timed
@@ -15,12 +15,12 @@ Rows (one table):
   4096 values cost ~10 s more). Storage is then checked on *every* key against every value in
   float64 (:func:`factmlp.facts.evaluate_mlp`; ``verify_s``, timed apart from the build: a full
   forward pass is O(|K| h d)).
-  The paper's construction on this set: ``bench_construction.py`` (m' = 64, 19.7 M params).
+  The paper's construction on this set: ``python -m benchmarks construction`` (m' = 64, 19.7 M params).
 - The same row at an LLM's width on a GPU (issue 30: 10^6 facts at d = 1,024 built and checked on
   every key in < 60 s): the fact set is drawn on the CPU, moved to ``--device``, and the codebook
   fit, the encoder's solve and the parallel-gate check run there (float64)::
 
-      PYTHONPATH=src:benchmarks python benchmarks/bench_codebook.py --device cuda --skip-same-set \
+      python -m benchmarks codebook --device cuda --skip-same-set \
           --n-keys 1000000 --n-values 4096 --d 1024 --out OUT/codebook_1e6.tsv
 
   (m' searched on the value table first, ``search_s``; the dense check would be 10^6 x h x d, hours,
@@ -40,8 +40,8 @@ import time
 
 import pandas as pd
 import torch
-from bench_construction import fact_set  # same fact sets as bench_construction.py (benchmarks/ is on sys.path)
 
+from benchmarks.common import spherical_fact_set
 from factmlp.capacity import gallop_bisect, measure_capacity
 from factmlp.constructions.codebook import _FITS, ConstructionCodebookSettings, fit_codebook
 from factmlp.constructions.encoder import EncoderFitError
@@ -112,7 +112,7 @@ def bench_build(facts: FactSet, settings: ConstructionCodebookSettings, code_dim
 
 
 def bench_same_set(n: int, d: int, gd_epochs: int) -> list[dict]:
-    facts = fact_set(n, n, d, tied=True)
+    facts = spherical_fact_set(n, n, d, tied=True)
     methods = {name: get_method(name) for name in
                ("construction_codebook", "hebbian", "hebbian_whitened", "hebbian_data_dependent")}
     methods["gd"] = GD(GDSettings(epochs=gd_epochs, lr=1e-3, lr_min=1e-6, log_every=0))
@@ -133,7 +133,7 @@ def bench_same_set(n: int, d: int, gd_epochs: int) -> list[dict]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n-keys", type=int, default=100_000)
@@ -152,14 +152,14 @@ def main() -> None:
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--skip-same-set", action="store_true")
     ap.add_argument("--out", default="benchmarks/results/codebook.tsv")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows: list[dict] = []
     if not args.skip_build:
         extra = {k: v for k, v in (("codebook_loss", args.loss), ("codebook_hinge_margin", args.hinge_margin))
                  if v is not None}
         settings = ConstructionCodebookSettings(codebook_init="values", **extra)
-        facts = fact_set(args.n_keys, args.n_values, args.d, tied=False)
+        facts = spherical_fact_set(args.n_keys, args.n_values, args.d, tied=False)
         if args.device != "cpu":
             facts = FactSet(facts.keys.to(args.device), facts.values.to(args.device), facts.mapping.to(args.device))
         rows.append(bench_build(facts, settings, args.code_dim, dense_check=args.dense_check))
@@ -167,7 +167,3 @@ def main() -> None:
     if not args.skip_same_set:
         rows += bench_same_set(args.n, args.same_d, args.gd_epochs)
     write_tsv(pd.DataFrame(rows).convert_dtypes(), args.out)
-
-
-if __name__ == "__main__":
-    main()

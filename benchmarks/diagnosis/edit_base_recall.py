@@ -1,6 +1,6 @@
 """Does a base LM of the editing stage learn every template? Train one base, print its recall per template.
 
-    PYTHONPATH=src python3 benchmarks/edit_base_recall.py --books 256 --d 128 --method construction \
+    python -m benchmarks edit_base_recall --books 256 --d 128 --method construction \
         --size 128 --base '{"lr": 0.001, "epochs": 200}' [--method-settings '{"bucket_size": 128}']
 
 The editing stage's protocol (factmlp.editing.base.train_base: bijection authors, 8 of 12
@@ -54,7 +54,7 @@ def key_geometry(model, corpus, keys: torch.Tensor, templates) -> tuple[list[flo
     return cos, dist
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--books", type=int, default=256)
     ap.add_argument("--d", type=int, default=128)
@@ -66,7 +66,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--mix-templates", action="store_true", help='the same as --base \'{"batching": "mixed"}\'')
     ap.add_argument("--out", default="benchmarks/results/edit_base_recall.tsv")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     method_settings, base = json.loads(args.method_settings), {**BASE_DEFAULTS, **json.loads(args.base)}
     if args.mix_templates:
@@ -91,7 +91,3 @@ def main() -> None:
     out = Path(args.out)
     rows = pd.read_csv(out, sep="\t").to_dict("records") if out.is_file() else []
     write_tsv(pd.DataFrame(rows + [row]), out)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Why an MLP swap misses edited facts (docs/claims.md, C8): one base LM per setting, then a swap.
 
-    PYTHONPATH=src python3 benchmarks/editing_diagnosis.py [--out benchmarks/results/editing_diagnosis.tsv]
+    python -m benchmarks editing_diagnosis [--out benchmarks/results/editing_diagnosis.tsv]
 
 The smoke editing setting (config/config.yaml: d = 64, 256 books, constructed fact MLP m' = 64)
 with the base trained without decoys (the paper's protocol) and with decoys (0.8, 16 maps). For each
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
@@ -22,16 +21,17 @@ import torch
 from factmlp.editing.base import BaseSettings, corpus_facts, fact_mlp_seed, make_base
 from factmlp.editing.evaluation import EvalCache
 from factmlp.editing.experiment import edit_plan
+from factmlp.io import write_tsv
 from factmlp.registry import get_method
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="benchmarks/results/editing_diagnosis.tsv")
     ap.add_argument("--d", type=int, default=64)
     ap.add_argument("--size", type=int, default=64, help="the construction's m'")
     ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     method = get_method("construction")
 
@@ -64,13 +64,5 @@ def main() -> None:
                          "other_alone_median_rank": float((alone > true).sum(1).double().median()),
                          "seconds": round(time.perf_counter() - t, 1)})
             print(rows[-1], flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    pd.DataFrame(rows).to_csv(tmp, sep="\t", index=False)
-    tmp.replace(out)
+    write_tsv(pd.DataFrame(rows), args.out)
     print(pd.DataFrame(rows).round(3).to_string())
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,1 @@
+"""Tools that turn a finished pipeline run into committed results."""
