@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -33,3 +34,12 @@ def pipeline_fact_set(d: int, n: int, *, seed: int = 0) -> FactSet:
     from the raw ``seed``, the keys were the first rows of the NTK's gate G, built with the same seed:
     NTK needed 4,480 hidden units instead of 2,560 at d = 128, |K| = 2048.)"""
     return draw_fact_set({"kind": "spherical"}, n, n, d, tied=True, mapping="permutation", seed=seed)
+
+
+def add_build_point_args(ap: argparse.ArgumentParser) -> None:
+    """``--threads`` and the build point both build-time benchmarks measure (``construction``, ``codebook``):
+    10^5 keys, 4,096 values, d = 256, a random map (:func:`spherical_fact_set`, untied)."""
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n-keys", type=int, default=100_000)
+    ap.add_argument("--n-values", type=int, default=4096)
+    ap.add_argument("--d", type=int, default=256)

@@ -41,7 +41,7 @@ import time
 import pandas as pd
 import torch
 
-from benchmarks.common import spherical_fact_set
+from benchmarks.common import add_build_point_args, spherical_fact_set
 from factmlp.capacity import gallop_bisect, measure_capacity
 from factmlp.constructions.codebook import _FITS, ConstructionCodebookSettings, fit_codebook
 from factmlp.constructions.encoder import EncoderFitError
@@ -135,10 +135,7 @@ def bench_same_set(n: int, d: int, gd_epochs: int) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--n-keys", type=int, default=100_000)
-    ap.add_argument("--n-values", type=int, default=4096)
-    ap.add_argument("--d", type=int, default=256)
+    add_build_point_args(ap)
     ap.add_argument("--n", type=int, default=1024, help="facts of the same-set comparison")
     ap.add_argument("--same-d", type=int, default=64, help="d of the same-set comparison")
     ap.add_argument("--gd-epochs", type=int, default=10_000, help="paper: 10,000 (full-batch Adam)")

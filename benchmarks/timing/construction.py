@@ -35,7 +35,7 @@ import argparse
 import pandas as pd
 import torch
 
-from benchmarks.common import spherical_fact_set, timed
+from benchmarks.common import add_build_point_args, spherical_fact_set, timed
 from factmlp.capacity import measure_capacity
 from factmlp.constructions.encoder_decoder import build_encoder_decoder
 from factmlp.decodability import cached_decodability
@@ -90,10 +90,7 @@ def bench_vs_gd(n: int, d: int, epochs: int, lr: float, lr_min: float) -> dict:
 
 def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--n-keys", type=int, default=100_000)
-    ap.add_argument("--n-values", type=int, default=4096)
-    ap.add_argument("--d", type=int, default=256)
+    add_build_point_args(ap)
     ap.add_argument("--code-dim", type=int, default=64)
     ap.add_argument("--gd-n", type=int, default=1024)
     ap.add_argument("--gd-d", type=int, default=64)
