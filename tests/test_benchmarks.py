@@ -246,7 +246,8 @@ def test_efficiency_table_by_hand(tmp_path):
 def test_b2_study_tiny(tmp_path):
     out = tmp_path / "b2.tsv"
     cmd = [*bench_cmd("b2_study"), "--threads", "1", "--d", "16", "--n-facts", "32",
-           "--m-start", "6", "--gd-params", "116", "--knot-steps", "300", "--betas", "1.5", "--out", str(out)]
+           "--m-start", "6", "--gd-params", "116", "--knot-steps", "300", "--betas", "1.5", "--readout",
+           "--readout-steps", "200", "--out", str(out)]
     subprocess.run(cmd, check=True, cwd=tmp_path, capture_output=True, timeout=600, env=BENCH_ENV)
     t = pd.read_csv(out, sep="\t")
     build = t[t["case"] == "build"].iloc[0]
@@ -264,6 +265,32 @@ def test_b2_study_tiny(tmp_path):
     assert 0 <= t[t["case"] == "prune"].iloc[0]["prunable"] <= h
     learned = t[t["case"] == "learned_knots"].iloc[0]
     assert learned["bucket_size"] == 24 and 0.0 <= learned["accuracy"] <= 1.0
+    readout = t[t["case"] == "readout"].set_index("hidden")
+    # at the width of 3x GD's 116 params ((3 * 116 - 16) // (3 * 16 + 2) = 6) and at the build's width
+    assert list(readout.index) == sorted({6, h})
+    for width, r in readout.iterrows():
+        assert r["params"] == 3 * width * 16 + 2 * width + 16 and r["free_numbers"] == width * 16
+        assert 0.0 <= r["accuracy"] <= 1.0 and (r["accuracy"] == 1.0) == (r["min_margin"] > 0)
+    # the readout alone (no build) at one of those widths: its own table, the same row
+    alone = tmp_path / "readout.tsv"
+    subprocess.run([*cmd[:-1], str(alone), "--readout-only", "--readout-hidden", "6"], check=True, cwd=tmp_path,
+                   capture_output=True, timeout=600, env=BENCH_ENV)
+    row = pd.read_csv(alone, sep="\t").iloc[0]
+    assert row["case"] == "readout" and row["hidden"] == 6 and row["accuracy"] == readout.loc[6, "accuracy"]
+
+
+def test_b2_readout_stores_where_a_solution_exists():
+    """The readout fit is convex in the up matrix: where some up matrix stores every fact with margin
+    (8 facts, d = 8, 64 random gates: 512 free numbers for 56 pair constraints), L-BFGS on the squared
+    hinge must find one; and with a single neuron (8 numbers, rank-one logits) it cannot store 8 facts."""
+    from benchmarks.common import pipeline_fact_set
+    from benchmarks.diagnosis.b2_study import random_gate_readout
+
+    facts = pipeline_fact_set(8, 8)
+    wide = random_gate_readout(facts, 64, steps=500)
+    assert wide["accuracy"] == 1.0 and wide["min_margin"] > 0 and wide["readout_loss"] < 1e-3
+    narrow = random_gate_readout(facts, 1, steps=500)
+    assert narrow["accuracy"] < 1.0
 
 
 def test_sequential_cost_tiny(tmp_path):

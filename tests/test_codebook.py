@@ -16,7 +16,13 @@ import pytest
 import torch
 
 from factmlp.capacity import measure_capacity
-from factmlp.constructions.codebook import CodebookSettings, ConstructionCodebook, codebook_margins, fit_codebook
+from factmlp.constructions.codebook import (
+    CodebookSettings,
+    CodebookTimeoutError,
+    ConstructionCodebook,
+    codebook_margins,
+    fit_codebook,
+)
 from factmlp.embeddings import make_key_value_tables
 from factmlp.facts import FactSet, make_mapping
 from factmlp.registry import get_method
@@ -102,6 +108,30 @@ def test_fit_is_deterministic_and_keeps_its_best_margin():
     assert torch.equal(a.decoder, b.decoder) and torch.equal(a.codes, b.codes)
     margin = float(codebook_margins(a.decoder, a.codes, facts.values, anchors).min())
     assert a.margin == pytest.approx(margin, abs=1e-12)
+
+
+def test_a_fit_past_max_seconds_fails_instead_of_stopping_early(monkeypatch):
+    """The machine's speed must not change a codebook. On a fake clock that moves 1 s per reading the fit
+    passes max_seconds = 30 long before its steps or early stop: it raises, naming the setting, rather
+    than returning a shorter fit. On a clock that never moves, the fit equals the real clock's."""
+    import itertools
+    import types
+
+    import factmlp.constructions.codebook as cbmod
+
+    facts = _facts("spherical", 64, 16)
+    anchors = torch.arange(64)
+    settings = CodebookSettings(max_seconds=30.0)
+    ref = fit_codebook(facts.values, anchors, 4, seed=1, settings=settings)
+    assert ref.steps > 30  # the real fit runs past step 30
+    ticks = itertools.count()
+    monkeypatch.setattr(cbmod, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    with pytest.raises(CodebookTimeoutError, match="codebook_max_seconds"):
+        fit_codebook(facts.values, anchors, 4, seed=1, settings=settings)
+    monkeypatch.setattr(cbmod, "time", types.SimpleNamespace(perf_counter=lambda: 0.0))
+    frozen = fit_codebook(facts.values, anchors, 4, seed=1, settings=settings)
+    assert torch.equal(frozen.decoder, ref.decoder) and torch.equal(frozen.codes, ref.codes)
+    assert frozen.steps == ref.steps
 
 
 def test_unused_values_still_compete():

@@ -47,8 +47,13 @@ exact float64 normalised margin min_j min_{i != j} <o_j, v_j - v_i> (the storage
 :func:`factmlp.facts.storage_report`) is measured and the codebook with the largest one is kept;
 the fit stops early once the margin has not grown by ``rel_improve`` for ``patience``
 evaluations, stored or not (a fit stuck below zero stops too: on the smoke scaling points this
-halved the search time, 107 s -> 57 s, and changed one m' of twelve, 3 -> 4 at d = 24), and always
-after ``max_seconds``.
+halved the search time, 107 s -> 57 s, and changed one m' of twelve, 3 -> 4 at d = 24), and after
+``steps`` at the latest. ``max_seconds`` bounds its wall time: a fit still running then raises
+:class:`CodebookTimeoutError` naming the setting instead of returning the codebook it has. (It used
+to return it: on a loaded machine the same fit then stopped after fewer steps, so a result could
+depend on the machine's load; measured at d = 128, |V| = 2,048, m' = 9 while two other jobs held the
+cores: one fit of three stopped at step 800 of 1,050, margin 0.0192 instead of 0.0196, and a
+build at m' = 9 whose fit was cut short stored 44% of the facts instead of all.)
 
 Initialisation (``init``): "separators" (default) takes D = the top-m' right singular vectors of
 the margin-optimal separators u*_j (:mod:`factmlp.decodability`) and c_j = D^T u*_j, the
@@ -86,11 +91,15 @@ log = logging.getLogger("factmlp.constructions.codebook")
 #: seconds between two progress records of a long fit (INFO)
 PROGRESS_SECONDS = 5.0
 
-__all__ = ["CodebookSettings", "Codebook", "fit_codebook", "hinge_grads", "codebook_margins", "learned_codebook",
-           "ConstructionCodebookSettings", "ConstructionCodebook"]
+__all__ = ["CodebookSettings", "CodebookTimeoutError", "Codebook", "fit_codebook", "hinge_grads", "codebook_margins",
+           "learned_codebook", "ConstructionCodebookSettings", "ConstructionCodebook"]
 
 INITS = ("separators", "values", "random")
 LOSSES = ("ce", "hinge")
+
+
+class CodebookTimeoutError(RuntimeError):
+    """A codebook fit ran past ``max_seconds`` before its steps or its early stop (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -312,8 +321,13 @@ def fit_codebook(values: torch.Tensor, anchors: torch.Tensor, code_dim: int, *, 
                 stale += 1
             # hinge: every pair's hinge is 0 (to rel_improve): nothing left to gain
             reached = s.loss == "hinge" and m >= (1.0 - s.rel_improve) * s.hinge_margin
-            if reached or stale >= s.patience or time.perf_counter() - t0 > s.max_seconds:
+            if reached or stale >= s.patience:
                 break
+        if time.perf_counter() - t0 > s.max_seconds and step < s.steps:
+            raise CodebookTimeoutError(
+                f"codebook fit (|V| = {values.shape[0]}, m' = {code_dim}) still running after {s.max_seconds:g} s "
+                f"at step {step} of {s.steps}: raise max_seconds (codebook_max_seconds of construction_codebook) "
+                "or give the job more CPU; stopping early would make the result depend on the machine's load")
     margin, dec_b, codes_b, _ = best
     return Codebook(decoder=dec_b, codes=codes_b, margin=margin, steps=step, seconds=time.perf_counter() - t0)
 
