@@ -29,6 +29,16 @@ against that measured GD. One table, one row per measurement (``case``):
   fit; gates fixed at the bucket boundaries. It trains weights on the facts, so it is not a
   construction in claim B2's sense (no GD on the facts); measured to see whether even training
   lets a parallel-gate encoder hold more than ~d keys per bucket.
+- ``readout`` (candidate "use the gate and down matrices": distinct gate directions and a full-rank down
+  matrix): gates ReLU(g_n . x) with random Gaussian rows g_n (no bias, each neuron active on about half
+  the keys), a random Gaussian down matrix W (d x h), and the up matrix U fitted *optimally* for them:
+  the logits <W (relu(G k) * U k), v> are linear in U, so storing every fact is a set of linear
+  constraints on U, fitted by L-BFGS on the convex squared hinge (margin 1, every (key, rival) pair,
+  ``--readout-steps``). Like ``learned_knots`` it fits weights on the facts (not a construction in
+  B2's sense); it measures whether merely distinct gates and a full-rank decoder, with the best up
+  matrix for them, store more per parameter than the bucket encoder. Run with ``--readout`` at the
+  hidden width of 3x GD's params and at the build's width (each loss evaluation is a |K| x |V|
+  matrix: minutes at d = 128, hours at d = 256 on two cores).
 """
 
 from __future__ import annotations
@@ -166,6 +176,56 @@ def learned_knots(facts: FactSet, m: int, beta: float, *, steps: int, lr: float 
             "steps": step, "seconds": round(seconds, 2)}
 
 
+def random_gate_readout(facts: FactSet, hidden: int, *, steps: int, seed: int = 0) -> dict:
+    """The ``readout`` candidate (module docstring): random gates and down matrix, the up matrix fitted
+    by L-BFGS on the squared hinge; storage checked on every key with the gated MLP it defines."""
+    keys, values, fmap = facts.keys.double(), facts.values.double(), facts.mapping
+    n, d = keys.shape
+    g = torch.Generator().manual_seed(seed)
+    gate_w = torch.randn(hidden, d, generator=g, dtype=torch.float64) / d**0.5
+    down_w = torch.randn(d, hidden, generator=g, dtype=torch.float64) / hidden**0.5
+    active = torch.relu(keys @ gate_w.T)  # (|K|, h)
+    codes = values @ down_w  # (|V|, h): <W z, v> = <z, W^T v>
+    up = torch.zeros(hidden, d, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([up], lr=1.0, max_iter=steps, max_eval=2 * steps, history_size=20,
+                            line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-14)
+
+    def objective():
+        logits = (active * (keys @ up.T)) @ codes.T
+        short = torch.relu(1.0 - (logits.gather(1, fmap[:, None]) - logits)).scatter(1, fmap[:, None], 0.0)
+        return (short**2).sum() / n + 1e-6 * (up**2).sum()
+
+    def closure():
+        opt.zero_grad()
+        loss = objective()
+        loss.backward()
+        return loss
+
+    t0 = time.perf_counter()
+    opt.step(closure)
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        final = float(objective())
+    zero = torch.zeros(hidden, dtype=torch.float64)
+    mlp = GatedMLP.from_weights(gate_w=gate_w, gate_b=zero, up_w=up.detach(), up_b=zero, down_w=down_w,
+                                activation="relu")
+    rep = evaluate_mlp(mlp, facts)
+    return {"hidden": hidden, "params": mlp.param_count(), "free_numbers": hidden * d, "accuracy": rep["accuracy"],
+            "min_margin": rep["min_margin"], "steps": int(opt.state[up]["n_iter"]), "readout_loss": final,
+            "seconds": round(seconds, 2)}
+
+
+def readout_rows(facts: FactSet, widths: list[int], steps: int, base: dict, ratio) -> list[dict]:
+    """The ``readout`` rows at each hidden width (distinct, > 0, ascending)."""
+    rows = []
+    for h in sorted({h for h in widths if h > 0}):
+        r = random_gate_readout(facts, h, steps=steps)
+        rows.append({**base, "case": "readout", **r, "ratio_to_gd": ratio(r["params"]),
+                     "free_ratio_to_gd": ratio(r["free_numbers"])})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int | None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--d", type=int, default=128)
@@ -177,6 +237,12 @@ def main(argv: list[str] | None = None) -> int | None:
     ap.add_argument("--betas", default="1.5,2,3", help="bucket sizes of learned_knots, in units of d")
     ap.add_argument("--knot-steps", type=int, default=3000)
     ap.add_argument("--skip-prune", action="store_true")
+    ap.add_argument("--readout", action="store_true", help="run the readout candidate (minutes at d = 128)")
+    ap.add_argument("--readout-hidden", default="",
+                    help="hidden widths of the readout (default: 3x GD's params and the build's width)")
+    ap.add_argument("--readout-only", action="store_true",
+                    help="only the readout rows, at --readout-hidden (no build): a table of their own")
+    ap.add_argument("--readout-steps", type=int, default=3000, help="L-BFGS iterations of the readout fit")
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -193,6 +259,14 @@ def main(argv: list[str] | None = None) -> int | None:
     ratio = (lambda p: round(p / gd, 2) if gd else None)  # noqa: E731
     rows = []
     t0 = time.perf_counter()
+    if args.readout_only:
+        if not args.readout_hidden:
+            raise SystemExit("--readout-only needs --readout-hidden (no build gives its width)")
+        rows += readout_rows(facts, [int(h) for h in args.readout_hidden.split(",")], args.readout_steps, base, ratio)
+        out = args.out or f"benchmarks/results/b2_readout_d{args.d}.tsv"
+        write_tsv(pd.DataFrame(rows).convert_dtypes(), out)
+        print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
+        return 0
     m, mlp, label, build_s = smallest_build(facts, args.m_start)
     rows.append({**base, "case": "build", "code_dim": m, "variant": label, **split_row(mlp, m),
                  "ratio_to_gd": ratio(mlp.param_count()), "seconds": round(build_s, 2)})
@@ -218,6 +292,10 @@ def main(argv: list[str] | None = None) -> int | None:
         r = learned_knots(facts, m, beta, steps=args.knot_steps)
         rows.append({**base, "case": "learned_knots", **r, "ratio_to_gd": ratio(r["params"])})
         print(rows[-1], flush=True)
+    if args.readout:
+        widths = ([int(h) for h in args.readout_hidden.split(",")] if args.readout_hidden else
+                  [(3 * gd - args.d) // (3 * args.d + 2) if gd else 0, mlp.hidden])
+        rows += readout_rows(facts, widths, args.readout_steps, base, ratio)
     out = args.out or f"benchmarks/results/b2_study_d{args.d}.tsv"
     write_tsv(pd.DataFrame(rows).convert_dtypes(), out)
     print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
