@@ -289,6 +289,7 @@ def test_b2_readout_stores_where_a_solution_exists():
     facts = pipeline_fact_set(8, 8)
     wide = random_gate_readout(facts, 64, steps=500)
     assert wide["accuracy"] == 1.0 and wide["min_margin"] > 0 and wide["readout_loss"] < 1e-3
+    assert wide["readout_grad_norm"] < 1e-4  # at the optimum of the convex fit
     narrow = random_gate_readout(facts, 1, steps=500)
     assert narrow["accuracy"] < 1.0
 

@@ -204,14 +204,16 @@ def random_gate_readout(facts: FactSet, hidden: int, *, steps: int, seed: int = 
     t0 = time.perf_counter()
     opt.step(closure)
     seconds = time.perf_counter() - t0
-    with torch.no_grad():
-        final = float(objective())
+    loss = objective()  # at the fit's end: the loss and its gradient norm (0 at the convex optimum)
+    (grad,) = torch.autograd.grad(loss, up)
+    final, grad_norm = float(loss.detach()), float(grad.norm())
     zero = torch.zeros(hidden, dtype=torch.float64)
     mlp = GatedMLP.from_weights(gate_w=gate_w, gate_b=zero, up_w=up.detach(), up_b=zero, down_w=down_w,
                                 activation="relu")
     rep = evaluate_mlp(mlp, facts)
     return {"hidden": hidden, "params": mlp.param_count(), "free_numbers": hidden * d, "accuracy": rep["accuracy"],
             "min_margin": rep["min_margin"], "steps": int(opt.state[up]["n_iter"]), "readout_loss": final,
+            "readout_grad_norm": grad_norm,
             "seconds": round(seconds, 2)}
 
 
