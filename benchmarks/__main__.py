@@ -45,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarks: no benchmark named {name!r}; known: {', '.join(sorted(benchmarks))}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"benchmarks.{benchmarks[name][0]}.{name}")
-    sys.argv = [f"python -m benchmarks {name}", *rest]  # argparse's prog in usage and errors
-    return module.main(rest) or 0
+    saved, sys.argv = sys.argv, [f"python -m benchmarks {name}", *rest]  # argparse's prog in usage and errors
+    try:
+        return module.main(rest) or 0
+    finally:
+        sys.argv = saved
 
 
 if __name__ == "__main__":
