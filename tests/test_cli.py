@@ -141,6 +141,17 @@ def test_build_prints_the_storage_report(data, tmp_path, capsys):
     assert line in text
 
 
+def test_build_whose_codebook_fit_runs_out_of_time_is_an_error_naming_the_setting(data, tmp_path, capsys):
+    """A bounded solver that runs out of time is a clear error (exit 1), not a traceback or a shorter fit."""
+    out = tmp_path / "m.safetensors"
+    code = main(["build", data["keys_path"], data["values_path"], "--map", data["map_path"], "--out", str(out),
+                 "--method", "construction_codebook", "--size", "3", "--setting", "codebook_max_seconds=1e-9", "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("factmlp: error:")
+    assert "codebook_max_seconds" in err and "nothing written" in err
+    assert not out.exists()
+
+
 def test_build_quantize_int4_stores_per_row_integers_and_checks_them(data, tmp_path, capsys):
     files = [data["keys_path"], data["values_path"], "--map", data["map_path"], "--method", "ntk", "--size", "64",
              "-q"]

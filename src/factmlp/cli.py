@@ -342,8 +342,9 @@ def _say(quiet: bool, text: str) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     """``factmlp build``: see :func:`build_parser`."""
     from .capacity import measure_capacity
+    from .constructions.codebook import CodebookTimeoutError
     from .constructions.encoder import EncoderFitError
-    from .decodability import InfeasibleValuesError
+    from .decodability import DecodabilityTimeoutError, InfeasibleValuesError
     from .facts import evaluate_mlp
     from .tables import settings_json
     from .training import TrainingDivergedError
@@ -407,6 +408,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         build_seconds = time.perf_counter() - t_build
     except InfeasibleValuesError as exc:
         raise CLIError(f"{args.values}: {exc}") from None
+    except (CodebookTimeoutError, DecodabilityTimeoutError) as exc:  # a bounded solver ran out of time
+        raise CLIError(f"{exc}; nothing written") from None
     except (EncoderFitError, TrainingDivergedError) as exc:
         print(f"factmlp: {args.method} could not build {size_name}={size}: {exc}; nothing written", file=sys.stderr)
         return NOT_STORED
@@ -517,7 +520,7 @@ def _verdict(rep: dict) -> int:
 
 def cmd_rho(args: argparse.Namespace) -> int:
     """``factmlp rho``: rho(V) of a value table and, with ``--out``, its separators u*_i."""
-    from .decodability import InfeasibleValuesError, decodability, summarize
+    from .decodability import DecodabilityTimeoutError, InfeasibleValuesError, decodability, summarize
 
     if args.out:
         _check_out(args.out, "--out", TABLE_SUFFIXES)
@@ -530,6 +533,8 @@ def cmd_rho(args: argparse.Namespace) -> int:
         dec = decodability(values)
     except InfeasibleValuesError as exc:  # e.g. duplicated rows, where the solver refuses to run
         raise CLIError(f"{args.values}: {exc}") from None
+    except DecodabilityTimeoutError as exc:
+        raise CLIError(f"{args.values}: {exc}; nothing written") from None
     seconds = time.perf_counter() - t0
     s = summarize(dec)
     print(f"rho(V)        {s['rho']:.6g} (min over {s['n_values']} values)")
