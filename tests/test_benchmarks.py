@@ -364,3 +364,32 @@ def test_no_document_names_a_benchmark_path_that_is_gone():
         bad += [f"{f.name}: {p}" for p in re.findall(r"benchmarks/[\w/]+\.py", text) if not (ROOT / p).is_file()]
         bad += [f"{f.name}: {n}" for n in re.findall(r"python -m benchmarks ([a-z]\w*)", text) if n not in names]
     assert not bad, bad
+
+
+def test_compare_runs_exit_codes(tmp_path):
+    """The release tool: 0 for the same results (timing aside), 1 for a changed value or a missing table,
+    --allow-new accepts tables only the newer run has, 2 for a folder that is no run."""
+    def run(root, rows, extra=False):
+        (root / "tables").mkdir(parents=True)
+        (root / "claims.tsv").write_text("claim\tpass\nC1\ttrue\n")
+        (root / "tables" / "capacity.tsv").write_text("method\tparam_count\tseconds\n" + rows)
+        if extra:
+            (root / "tables" / "sequential.tsv").write_text("x\n1\n")
+        return str(root)
+
+    def code(*args):
+        return subprocess.run([*bench_cmd("compare_runs"), *args], capture_output=True, text=True, timeout=120,
+                              env=BENCH_ENV, cwd=tmp_path)
+
+    a = run(tmp_path / "a", "gd\t10\t1.0\n")
+    same = run(tmp_path / "same", "gd\t10\t7.0\n")
+    changed = run(tmp_path / "changed", "gd\t11\t1.0\n")
+    newer = run(tmp_path / "newer", "gd\t10\t1.0\n", extra=True)
+    ok = code(a, same)
+    assert ok.returncode == 0 and "2 equal, 0 different" in ok.stdout
+    bad = code(a, changed)
+    assert bad.returncode == 1 and "DIFFERENT  tables/capacity.tsv" in bad.stdout and "'10' vs '11'" in bad.stdout
+    assert code(a, newer).returncode == 1 and code(a, newer, "--allow-new").returncode == 0
+    assert code(newer, a, "--allow-new").returncode == 1  # a table of the reference is missing
+    none = code(a, str(tmp_path))
+    assert none.returncode == 2 and "no claims.tsv or tables/" in none.stderr

@@ -28,17 +28,11 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, SNAKEFILE, TINY_CONFIG, job_stats, load_yaml, output_of, run_snakemake, write_yaml
+from factmlp.tables import is_timing_column
 
 pytestmark = pytest.mark.slow
 
-# columns that hold wall-clock measurements, not results
-TIMING = ("seconds", "_s", "time", "s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out",
-          "mean_load", "cpu_time", "peak_rss_mib")
 CACHED_RULES = ("measure_fact_set", "measure_capacity", "edit_base")  # a subset of the cached rules
-
-
-def _is_timing(col: str) -> bool:
-    return col in TIMING or col.endswith("seconds") or col.endswith("_s")
 
 
 def table_digests(results: Path) -> dict[str, str]:
@@ -49,7 +43,7 @@ def table_digests(results: Path) -> dict[str, str]:
         if path.name in ("benchmarks.tsv", "runtimes.tsv"):
             continue
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-        df = df[[c for c in df.columns if not _is_timing(c)]]
+        df = df[[c for c in df.columns if not is_timing_column(c)]]
         out[path.name] = hashlib.sha256(df.to_csv(sep="\t", index=False).encode()).hexdigest()
     return out
 

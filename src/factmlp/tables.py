@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["JOB_COLUMNS", "job_row", "concat_tsv", "loglog_slope", "settings_json", "as_bool"]
+__all__ = ["JOB_COLUMNS", "job_row", "concat_tsv", "loglog_slope", "settings_json", "as_bool", "TIMING_COLUMNS",
+           "RUN_RECORD_TABLES", "is_timing_column", "result_tables", "compare_runs"]
 
 
 def as_bool(s: pd.Series) -> pd.Series:
@@ -82,3 +84,69 @@ def loglog_slope(x, y) -> float:
     if ok.sum() < 2 or np.ptp(np.log(x[ok])) == 0:
         return float("nan")
     return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+
+
+# Columns that measure a job (wall time, memory, I/O) rather than hold a result: two runs of the same
+# code and seeds agree on every other column (Snakemake ``benchmark:`` files' names, and ours).
+TIMING_COLUMNS = ("seconds", "time", "s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out",
+                  "mean_load", "cpu_time", "peak_rss_mib")
+# Tables that only record how the jobs ran (every column is a measurement of the run).
+RUN_RECORD_TABLES = ("benchmarks.tsv", "runtimes.tsv")
+
+
+# a duration quoted in a claim's text: "2.0 s", "12s", "25.6 min" (not "3 seeds")
+_TIME_IN_TEXT = r"\d+(?:\.\d+)? ?(?:s|min)\b"
+
+
+def is_timing_column(column: str) -> bool:
+    """Whether ``column`` measures a job rather than holding a result (:data:`TIMING_COLUMNS`, or a name
+    ending in ``seconds`` or ``_s``)."""
+    return column in TIMING_COLUMNS or column.endswith("seconds") or column.endswith("_s")
+
+
+def result_tables(run: str | os.PathLike) -> dict[str, str]:
+    """name -> path of every results table of a run or snapshot folder (``claims.tsv`` and
+    ``tables/*.tsv``, the run records excepted)."""
+    run = Path(run)
+    paths = ([run / "claims.tsv"] if (run / "claims.tsv").is_file() else []) + sorted((run / "tables").glob("*.tsv"))
+    return {("tables/" if p.parent.name == "tables" else "") + p.name: str(p) for p in paths
+            if p.name not in RUN_RECORD_TABLES}
+
+
+def compare_runs(a: str | os.PathLike, b: str | os.PathLike) -> dict:
+    """Compare two runs' (or snapshots') results tables as text, timing columns dropped.
+
+    Returns ``{"equal": [names], "different": {name: reason}, "only_a": [names], "only_b": [names]}``;
+    a reason names the columns only one side has, a row count that differs, or the columns whose
+    values differ (with the first differing row). Values are compared exactly as written (the same
+    code writes the same text), so any change of a result shows; in ``claims.tsv``, whose text quotes
+    build times, every number of seconds or minutes in the text is masked first.
+    """
+    ta, tb = result_tables(a), result_tables(b)
+
+    def read(path: str) -> pd.DataFrame:
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        if Path(path).name == "claims.tsv":  # its text quotes build times ("built faster: 2.0 s vs GD 5.6 s")
+            df = df.apply(lambda col: col.str.replace(_TIME_IN_TEXT, "#", regex=True))
+        return df
+
+    out: dict = {"equal": [], "different": {}, "only_a": sorted(set(ta) - set(tb)), "only_b": sorted(set(tb) - set(ta))}
+    for name in sorted(set(ta) & set(tb)):
+        x, y = read(ta[name]), read(tb[name])
+        xc = [c for c in x.columns if not is_timing_column(c)]
+        yc = [c for c in y.columns if not is_timing_column(c)]
+        if xc != yc:
+            out["different"][name] = (f"columns only in a: {sorted(set(xc) - set(yc))}, "
+                                      f"only in b: {sorted(set(yc) - set(xc))}" if set(xc) != set(yc)
+                                      else "same columns in another order")
+        elif len(x) != len(y):
+            out["different"][name] = f"{len(x)} rows vs {len(y)}"
+        else:
+            diff = [c for c in xc if not x[c].equals(y[c])]
+            if diff:
+                row = int((x[diff[0]] != y[diff[0]]).to_numpy().argmax())
+                out["different"][name] = (f"values differ in {diff} (first: row {row} {diff[0]}="
+                                          f"{x[diff[0]].iloc[row]!r} vs {y[diff[0]].iloc[row]!r})")
+            else:
+                out["equal"].append(name)
+    return out
