@@ -273,10 +273,35 @@ def test_b2_study_tiny(tmp_path):
         assert 0.0 <= r["accuracy"] <= 1.0 and (r["accuracy"] == 1.0) == (r["min_margin"] > 0)
     # the readout alone (no build) at one of those widths: its own table, the same row
     alone = tmp_path / "readout.tsv"
-    subprocess.run([*cmd[:-1], str(alone), "--readout-only", "--readout-hidden", "6"], check=True, cwd=tmp_path,
+    subprocess.run([*cmd[:-1], str(alone), "--only", "readout", "--readout-hidden", "6"], check=True, cwd=tmp_path,
                    capture_output=True, timeout=600, env=BENCH_ENV)
     row = pd.read_csv(alone, sep="\t").iloc[0]
     assert row["case"] == "readout" and row["hidden"] == 6 and row["accuracy"] == readout.loc[6, "accuracy"]
+
+
+def test_b2_hebbian_encoder_tiny(tmp_path):
+    """--only hebbian_encoder: one row per target table; a found width stores and one less does not
+    (checked here with the builder itself), params are a gated MLP's at that width."""
+    from benchmarks.common import pipeline_fact_set
+    from factmlp.constructions.hebbian import build_hebbian_mlp
+    from factmlp.facts import evaluate_mlp
+
+    out = tmp_path / "heb.tsv"
+    subprocess.run([*bench_cmd("b2_study"), "--threads", "1", "--d", "16", "--n-facts", "32", "--gd-params", "116",
+                    "--only", "hebbian_encoder", "--code-dim", "6", "--hebbian-width-max", "256", "--out", str(out)],
+                   check=True, cwd=tmp_path, capture_output=True, timeout=600, env=BENCH_ENV)
+    t = pd.read_csv(out, sep="\t").set_index("targets")
+    assert list(t.index) == ["codes", "values"] and (t["case"] == "hebbian_encoder").all()
+    facts = pipeline_fact_set(16, 32)
+    row = t.loc["values"]
+    assert bool(row["found"])
+    h = int(row["hidden"])
+    assert row["params"] == 3 * h * 16 + 2 * h + 16
+
+    def acc(w):
+        return evaluate_mlp(build_hebbian_mlp(facts.keys, facts.targets, w, seed=0, variant="data_dependent"),
+                            facts)["accuracy"]
+    assert acc(h) == 1.0 and (h == 1 or acc(h - 1) < 1.0)
 
 
 def test_b2_readout_stores_where_a_solution_exists():

@@ -29,6 +29,12 @@ against that measured GD. One table, one row per measurement (``case``):
   fit; gates fixed at the bucket boundaries. It trains weights on the facts, so it is not a
   construction in claim B2's sense (no GD on the facts); measured to see whether even training
   lets a parallel-gate encoder hold more than ~d keys per bucket.
+- ``hebbian_encoder`` (candidate "the v2 data-dependent Hebbian builder as the encoder"): that builder
+  (:func:`factmlp.constructions.hebbian.build_hebbian_mlp`) given as targets the codebook's codes of
+  dimension m' decoded by its D (so its down matrix is D times a code readout, and storage is judged
+  against the real values), beside the same builder on the values themselves; the smallest storing
+  width of each (doubling from 64, then bisection, capped at ``--hebbian-width-max``). Run with
+  ``--only hebbian_encoder --code-dim M``.
 - ``readout`` (candidate "use the gate and down matrices": distinct gate directions and a full-rank down
   matrix): gates ReLU(g_n . x) with random Gaussian rows g_n (no bias, each neuron active on about half
   the keys), a random Gaussian down matrix W (d x h), and the up matrix U fitted *optimally* for them:
@@ -52,6 +58,7 @@ import torch
 from benchmarks.common import pipeline_fact_set
 from factmlp.constructions.codebook import CodebookSettings, codebook_margins, fit_codebook
 from factmlp.constructions.encoder import EncoderFitError, encoder_layers
+from factmlp.constructions.hebbian import build_hebbian_mlp
 from factmlp.facts import FactSet, evaluate_mlp
 from factmlp.io import write_tsv
 from factmlp.mlp import GatedMLP
@@ -217,6 +224,40 @@ def random_gate_readout(facts: FactSet, hidden: int, *, steps: int, seed: int = 
             "seconds": round(seconds, 2)}
 
 
+def hebbian_encoder(facts: FactSet, m: int, *, width_max: int) -> list[dict]:
+    """The ``hebbian_encoder`` rows (module docstring): the smallest width (doubling from 64, then
+    bisection; capped at ``width_max``) at which the v2 data-dependent Hebbian builder stores every fact
+    with targets (a) the m'-dimensional codes decoded by the codebook's D, (b) the values themselves."""
+    cb = fit_codebook(facts.values, torch.unique(facts.mapping), m, seed=0,
+                      settings=CodebookSettings(max_seconds=3600.0))  # a study, not a build: may run long when loaded
+    decoded = cb.codes @ cb.decoder.T  # (|V|, d): D c_v, what the encoder's output must approximate
+    rows = []
+    for name, table in (("codes", decoded), ("values", facts.values)):
+        targets = table[facts.mapping]
+        t0 = time.perf_counter()
+
+        def stores(w: int) -> bool:
+            mlp = build_hebbian_mlp(facts.keys, targets, w, seed=0, variant="data_dependent")
+            return evaluate_mlp(mlp, facts)["accuracy"] == 1.0
+
+        lo, hi = 1, 64
+        while hi <= width_max and not stores(hi):
+            lo, hi = hi + 1, hi * 2
+        found = hi <= width_max
+        if found:
+            while lo < hi:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if stores(mid) else (mid + 1, hi)
+        d = facts.d
+        rows.append({"targets": name, "code_dim": m if name == "codes" else None,
+                     "codebook_margin": cb.margin if name == "codes" else None, "found": found,
+                     "hidden": hi if found else None, "width_max": width_max,
+                     "params": 3 * hi * d + 2 * hi + d if found else None,
+                     "seconds": round(time.perf_counter() - t0, 1)})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def readout_rows(facts: FactSet, widths: list[int], steps: int, base: dict, ratio) -> list[dict]:
     """The ``readout`` rows at each hidden width (distinct, > 0, ascending)."""
     rows = []
@@ -242,8 +283,10 @@ def main(argv: list[str] | None = None) -> int | None:
     ap.add_argument("--readout", action="store_true", help="run the readout candidate (minutes at d = 128)")
     ap.add_argument("--readout-hidden", default="",
                     help="hidden widths of the readout (default: 3x GD's params and the build's width)")
-    ap.add_argument("--readout-only", action="store_true",
-                    help="only the readout rows, at --readout-hidden (no build): a table of their own")
+    ap.add_argument("--only", choices=["readout", "hebbian_encoder"],
+                    help="only this candidate's rows (no build): a table of their own, b2_<case>_d<d>.tsv")
+    ap.add_argument("--code-dim", type=int, default=0, help="m' of --only hebbian_encoder (the build's m')")
+    ap.add_argument("--hebbian-width-max", type=int, default=1024, help="width cap of hebbian_encoder")
     ap.add_argument("--readout-steps", type=int, default=3000, help="L-BFGS iterations of the readout fit")
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv)
@@ -261,11 +304,18 @@ def main(argv: list[str] | None = None) -> int | None:
     ratio = (lambda p: round(p / gd, 2) if gd else None)  # noqa: E731
     rows = []
     t0 = time.perf_counter()
-    if args.readout_only:
-        if not args.readout_hidden:
-            raise SystemExit("--readout-only needs --readout-hidden (no build gives its width)")
-        rows += readout_rows(facts, [int(h) for h in args.readout_hidden.split(",")], args.readout_steps, base, ratio)
-        out = args.out or f"benchmarks/results/b2_readout_d{args.d}.tsv"
+    if args.only:
+        if args.only == "readout" and not args.readout_hidden:
+            raise SystemExit("--only readout needs --readout-hidden (no build gives its width)")
+        if args.only == "hebbian_encoder" and args.code_dim < 1:
+            raise SystemExit("--only hebbian_encoder needs --code-dim (no build gives its m')")
+        if args.only == "readout":
+            rows += readout_rows(facts, [int(h) for h in args.readout_hidden.split(",")], args.readout_steps, base,
+                                 ratio)
+        else:
+            rows += [{**base, "case": "hebbian_encoder", **r, "ratio_to_gd": ratio(r["params"]) if r["found"] else None}
+                     for r in hebbian_encoder(facts, args.code_dim, width_max=args.hebbian_width_max)]
+        out = args.out or f"benchmarks/results/b2_{args.only}_d{args.d}.tsv"
         write_tsv(pd.DataFrame(rows).convert_dtypes(), out)
         print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
         return 0
