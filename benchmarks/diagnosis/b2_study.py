@@ -56,6 +56,7 @@ import pandas as pd
 import torch
 
 from benchmarks.common import pipeline_fact_set
+from factmlp.capacity import gallop_bisect
 from factmlp.constructions.codebook import CodebookSettings, codebook_margins, fit_codebook
 from factmlp.constructions.encoder import EncoderFitError, encoder_layers
 from factmlp.constructions.hebbian import build_hebbian_mlp
@@ -240,14 +241,8 @@ def hebbian_encoder(facts: FactSet, m: int, *, width_max: int) -> list[dict]:
             mlp = build_hebbian_mlp(facts.keys, targets, w, seed=0, variant="data_dependent")
             return evaluate_mlp(mlp, facts)["accuracy"] == 1.0
 
-        lo, hi = 1, 64
-        while hi <= width_max and not stores(hi):
-            lo, hi = hi + 1, hi * 2
-        found = hi <= width_max
-        if found:
-            while lo < hi:
-                mid = (lo + hi) // 2
-                lo, hi = (lo, mid) if stores(mid) else (mid + 1, hi)
+        _, hi = gallop_bisect(stores, lo=0, first=64, limit=width_max, rel_tol=0.0, relative_to="hi")
+        found = hi is not None
         d = facts.d
         rows.append({"targets": name, "code_dim": m if name == "codes" else None,
                      "codebook_margin": cb.margin if name == "codes" else None, "found": found,
