@@ -21,9 +21,10 @@ accumulate. Protocol (issue 32):
   helps the baselines except where the preserved facts are about as many as the fact MLP's hidden
   units: medium's 4,096-book base keeps 2,046 keys in h = 2,048, C is then singular up to its
   ridge (``editing.grid.ridge``, 1e-6), and ROME's summed rank-one updates interfere from round 1
-  (``python -m benchmarks sequential_ridge`` measures it against larger ridges; docs/claims.md E1). AlphaEdit adds each round's K1 K1^T to Cp, the earlier edits' key
-  statistics (its sequential algorithm; :func:`~factmlp.editing.editors.alphaedit_update`), so that
-  later updates stay off the earlier edits; ROME and MEMIT have no such term, as in their code.
+  (``python -m benchmarks sequential_ridge`` measures it against larger ridges; docs/claims.md E1).
+  AlphaEdit adds each round's K1 K1^T to Cp, the earlier edits' key statistics (its sequential
+  algorithm; :func:`~factmlp.editing.editors.alphaedit_update`), so that later updates stay off
+  the earlier edits; ROME and MEMIT have no such term, as in their code.
 - Grid: every point of the editors' grid runs its own sequence; the best point per editor is
   chosen afterwards by its score after the last round (:func:`best_sequences`), as the one-batch
   protocol chooses by its score (optimistic for the baselines).
