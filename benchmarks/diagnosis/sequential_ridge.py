@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 import yaml
 
-from factmlp.config import editing_for_base
+from factmlp.config import base_name, editing_for_base, sequential_grid
 from factmlp.editing.base import load_base
 from factmlp.editing.experiment import EditSettings
 from factmlp.editing.sequential import run_sequential, sequential_plan
@@ -49,12 +49,12 @@ def main(argv: list[str] | None = None) -> int | None:
     with open(args.config) as fh:
         config = yaml.safe_load(fh)
     editing = config["editing"]
-    base = next((b for b in editing["base_mlps"] if (b.get("name") or b["method"]) == args.base), None)
+    base = next((b for b in editing["base_mlps"] if base_name(b) == args.base), None)
     if base is None:
         raise SystemExit(f"{args.config}: no base named {args.base!r} in editing.base_mlps")
     section = editing_for_base(editing, base)
     seq = section["sequential"]
-    grid = {**section["grid"], **(seq.get("grid") or {}), "lr": [args.lr]}
+    grid = {**sequential_grid(section), "lr": [args.lr]}
     grid["steps"] = grid["steps"][:1]
     corpus, vocab, model, metrics = load_base(args.base_pt)
     _, preserved, _ = sequential_plan(corpus, seq["batch"], seq["rounds"], seed=args.seed)

@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 __all__ = ["canonical_order", "ConfigError", "validate_config", "load_schema", "registered_names", "editing_for_base",
-           "fact_set_shape"]
+           "base_name", "sequential_grid", "fact_set_shape"]
 
 
 class ConfigError(ValueError):
@@ -135,6 +135,18 @@ def editing_for_base(editing: dict, base: dict) -> dict:
         if key in over:
             out[key] = {**editing.get(key, {}), **over[key]}
     return out
+
+
+def base_name(base: dict) -> str:
+    """The name of an entry of ``editing.base_mlps``: its ``name``, else its method (names are unique:
+    :func:`validate_config` checks it)."""
+    return base.get("name") or base["method"]
+
+
+def sequential_grid(section: dict) -> dict:
+    """The grid a sequential-editing job runs, from a base's merged editing section
+    (:func:`editing_for_base`): the section's ``grid`` with ``sequential.grid`` over it."""
+    return {**section["grid"], **(section["sequential"].get("grid") or {})}
 
 
 #: Keys that older configs had and that are now runtime settings (factmlp.devices, the profiles).
@@ -303,7 +315,7 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
              f"(editing.n_templates={ed['n_templates']})")
     seen = set()
     for i, base in enumerate(ed["base_mlps"]):
-        name = base.get("name") or base["method"]
+        name = base_name(base)
         if name in seen:
             fail(f"editing.base_mlps[{i}].name", f"base name {name!r} is used twice (a base is named after its "
                  "method unless it has a name: give each base of one method a distinct name)")
@@ -352,7 +364,7 @@ def _check_names(config: dict, methods: list[str] | None) -> None:
 def _check_sequential(ed: dict, fail) -> None:
     """editing.sequential: its bases exist, their seeds are the base's, and batch x rounds edits
     leave a fact unedited (checked with each base's own n_subjects and overrides)."""
-    names = [b.get("name") or b["method"] for b in ed["base_mlps"]]
+    names = [base_name(b) for b in ed["base_mlps"]]
     if not names:
         return  # no base_mlps: the editing stage, sequential editing with it, is off
     for j, name in enumerate(ed["sequential"]["bases"]):

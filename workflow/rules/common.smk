@@ -6,7 +6,7 @@ from pathlib import Path
 
 from factmlp.claims.design import claim_designs
 from factmlp.codehash import code_hash
-from factmlp.config import canonical_order, editing_for_base, fact_set_shape, validate_config
+from factmlp.config import base_name, canonical_order, editing_for_base, fact_set_shape, sequential_grid, validate_config
 from factmlp.registry import is_trained, method_names, reference_of
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -21,7 +21,7 @@ USABILITY = config["usability"]
 USABILITY_SWEEPS = USABILITY["sweeps"]
 EDITING = config["editing"]
 # editing bases by name (default: the method; names are unique, factmlp.config checks it)
-EDIT_BASES = {b.get("name") or b["method"]: b for b in EDITING["base_mlps"]}
+EDIT_BASES = {base_name(b): b for b in EDITING["base_mlps"]}
 # bases that run sequential editing (issue 32, claim E1); none when the editing stage is off
 SEQ_BASES = list(EDITING["sequential"]["bases"]) if EDIT_BASES else []
 NICHANI = config["nichani"]
@@ -184,7 +184,7 @@ def sequential_settings(base):
         "rounds": seq["rounds"],
         "editors": e["editors"],
         "swap_seed": e["swap_seed"],
-        "grid": {**e["grid"], **(seq.get("grid") or {})},
+        "grid": sequential_grid(e),
     }
 
 

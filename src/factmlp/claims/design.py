@@ -249,13 +249,15 @@ def _c6_c7(config, claim, level):
 
 
 def _c8(config, level):
+    from ..config import base_name
+
     ed = config.get("editing") or {}
     bases = ed.get("base_mlps") or []
     if not bases:
         return "editing stage not in this config", ["editing.base_mlps is empty"]
     missing, parts = [], []
     for b in bases:
-        name = b.get("name") or b["method"]
+        name = base_name(b)
         over = b.get("editing") or {}
         seeds = over.get("seeds", ed.get("seeds", [ed["seed"]] if "seed" in ed else []))
         base = {**(ed.get("base") or {}), **(over.get("base") or {})}
@@ -279,7 +281,7 @@ def _c8(config, level):
 
 def _e1(config, level):
     """Claim E1 (ours, issue 32): the base, its facts, the share edited, the rounds and the seeds."""
-    from ..config import editing_for_base
+    from ..config import base_name, editing_for_base
 
     ed = config.get("editing") or {}
     seq = ed.get("sequential") or {}
@@ -288,7 +290,7 @@ def _e1(config, level):
         return "sequential editing not in this config", ["editing.sequential.bases is empty"]
     des = design_of(config, "E1")
     name = des["base"] or listed[0]
-    bases = {b.get("name") or b["method"]: b for b in ed.get("base_mlps") or []}
+    bases = {base_name(b): b for b in ed.get("base_mlps") or []}
     if name not in listed or name not in bases:
         return f"base {name!r}", [f"claims.designs.E1.base {name!r} is not in editing.sequential.bases"]
     eb = editing_for_base(ed, bases[name])
