@@ -6,7 +6,14 @@ from pathlib import Path
 
 from factmlp.claims.design import claim_designs
 from factmlp.codehash import code_hash
-from factmlp.config import base_name, canonical_order, editing_for_base, fact_set_shape, sequential_grid, validate_config
+from factmlp.config import (
+    base_name,
+    canonical_order,
+    editing_for_base,
+    fact_set_shape,
+    sequential_grid,
+    validate_config,
+)
 from factmlp.registry import is_trained, method_names, reference_of
 
 validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
