@@ -72,4 +72,19 @@ def test_each_kind_of_difference_is_named(tmp_path):
     why = "values differ in ['param_count'] (first: row 1 param_count='20' vs '21')"
     assert r["different"]["tables/capacity.tsv"] == why
     assert r["different"]["claims.tsv"] == "2 rows vs 3"
-    assert r["different"]["tables/rho.tsv"] == "columns only in a: [], only in b: ['rho_i']"
+    assert r["different"]["tables/rho.tsv"] == "columns only in a: [], only in b: ['rho_i']; the 2 shared columns equal"
+
+
+def test_shared_columns_are_compared_when_a_table_gains_columns(tmp_path):
+    """A table with a new column: its old columns are still checked, value by value."""
+    a = _run(tmp_path / "a", _base())
+    other = _base()
+    other["tables/rho.tsv"]["bits"] = [1.0, 2.0]  # a new column ...
+    other["tables/rho.tsv"].loc[0, "rho"] = 0.5  # ... and a changed old one
+    other["tables/capacity.tsv"] = other["tables/capacity.tsv"].drop(columns="param_count")  # a lost column
+    other["tables/capacity.tsv"]["method"] = ["gd", "ntk"]
+    b = _run(tmp_path / "b", other)
+    r = compare_runs(a, b)["different"]
+    assert r["tables/rho.tsv"] == ("columns only in a: [], only in b: ['bits']; values differ in ['rho'] "
+                                   "(first: row 0 rho='0.25' vs '0.5')")
+    assert r["tables/capacity.tsv"] == "columns only in a: ['param_count'], only in b: []; the 1 shared columns equal"

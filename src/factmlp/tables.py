@@ -117,8 +117,10 @@ def compare_runs(a: str | os.PathLike, b: str | os.PathLike) -> dict:
     """Compare two runs' (or snapshots') results tables as text, timing columns dropped.
 
     Returns ``{"equal": [names], "different": {name: reason}, "only_a": [names], "only_b": [names]}``;
-    a reason names the columns only one side has, a row count that differs, or the columns whose
-    values differ (with the first differing row). Values are compared exactly as written (the same
+    a reason names the columns only one side has, a row count that differs, and the columns whose
+    values differ (with the first differing row); when the column sets differ but the rows match, the
+    columns both have are still compared (a table that only gained columns says "shared columns
+    equal"). Values are compared exactly as written (the same
     code writes the same text), so any change of a result shows; in ``claims.tsv``, whose text quotes
     build times, every number of seconds or minutes in the text is masked first.
     """
@@ -135,18 +137,24 @@ def compare_runs(a: str | os.PathLike, b: str | os.PathLike) -> dict:
         x, y = read(ta[name]), read(tb[name])
         xc = [c for c in x.columns if not is_timing_column(c)]
         yc = [c for c in y.columns if not is_timing_column(c)]
-        if xc != yc:
-            out["different"][name] = (f"columns only in a: {sorted(set(xc) - set(yc))}, "
-                                      f"only in b: {sorted(set(yc) - set(xc))}" if set(xc) != set(yc)
-                                      else "same columns in another order")
-        elif len(x) != len(y):
-            out["different"][name] = f"{len(x)} rows vs {len(y)}"
+        shared = [c for c in xc if c in set(yc)]
+        reasons = []
+        if set(xc) != set(yc):
+            reasons.append(f"columns only in a: {sorted(set(xc) - set(yc))}, only in b: {sorted(set(yc) - set(xc))}")
+        elif xc != yc:
+            reasons.append("same columns in another order")
+        if len(x) != len(y):
+            reasons.append(f"{len(x)} rows vs {len(y)}")
         else:
-            diff = [c for c in xc if not x[c].equals(y[c])]
+            diff = [c for c in shared if not x[c].equals(y[c])]
             if diff:
                 row = int((x[diff[0]] != y[diff[0]]).to_numpy().argmax())
-                out["different"][name] = (f"values differ in {diff} (first: row {row} {diff[0]}="
-                                          f"{x[diff[0]].iloc[row]!r} vs {y[diff[0]].iloc[row]!r})")
-            else:
-                out["equal"].append(name)
+                reasons.append(f"values differ in {diff} (first: row {row} {diff[0]}="
+                               f"{x[diff[0]].iloc[row]!r} vs {y[diff[0]].iloc[row]!r})")
+            elif reasons:  # a table that gained (or lost) columns: are the ones both have the same?
+                reasons.append(f"the {len(shared)} shared columns equal")
+        if reasons:
+            out["different"][name] = "; ".join(reasons)
+        else:
+            out["equal"].append(name)
     return out
