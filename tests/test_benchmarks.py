@@ -113,6 +113,38 @@ def test_parse_snakemake_log_sums_by_hand(tmp_path):
     assert out.rstrip().endswith("b")  # the longest job is b's (4 min), which has no wildcards
 
 
+def test_job_times_sums_the_jobs_both_runs_have_by_hand(tmp_path):
+    """Two runs' job records written by hand: only shared jobs count, A's filtered by record time."""
+    import os
+
+    def record(run, rel, wall, cpu, mtime=None):
+        path = tmp_path / run / "results" / "benchmarks" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"s\th:m:s\tmax_rss\tcpu_time\n{wall}\t0:00:00\t1.0\t{cpu}\n")
+        if mtime is not None:
+            os.utime(path, (mtime, mtime))
+
+    early, late = 1796500000, 1796600000  # 2026-12-05 19:46 and 2026-12-06 23:33 UTC
+    record("a", "capacity/gd/x/d8.tsv", 120, 60, early)
+    record("a", "capacity/gd/x/d16.tsv", 240, 120, early)
+    record("a", "editing/base/s0.tsv", 600, 600, late)  # after --a-before: left out
+    record("a", "capacity/closed_form/x/d8.tsv", 30, 30, early)  # not in b: left out
+    record("b", "capacity/gd/x/d8.tsv", 66, 60)
+    record("b", "capacity/gd/x/d16.tsv", 126, 120)
+    record("b", "editing/base/s0.tsv", 600, 600)
+    out = tmp_path / "t.tsv"
+    cmd = [*bench_cmd("job_times"), str(tmp_path / "a"), str(tmp_path / "b"), "--a-before", "2026-12-06T00:00",
+           "--out", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60, env=BENCH_ENV)
+    t = pd.read_csv(out, sep="\t").set_index("group")
+    assert list(t.index) == ["capacity/gd", "total"]
+    assert t.loc["total"].tolist() == [2, 6.0, 3.0, 3.2, 3.0]  # (120 + 240) / 60, (60 + 120) / 60, (66 + 126) / 60
+    cmd[-4:-2] = ["--a-after", "2026-12-06T00:00"]  # A's late job only: the one b also has
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60, env=BENCH_ENV)
+    t = pd.read_csv(out, sep="\t").set_index("group")
+    assert list(t.index) == ["editing/base", "total"] and t.loc["total"].tolist() == [1, 10.0, 10.0, 10.0, 10.0]
+
+
 def test_fact_mlp_robustness_tiny(tmp_path):
     """At a = 1 the input is the key itself: accuracy is the MLP's storage accuracy (1 for a
     construction that stores every fact); at a = 0.5 with another subject's key half the mass is
