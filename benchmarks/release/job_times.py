@@ -26,7 +26,8 @@ import pandas as pd
 from factmlp.io import write_tsv
 
 
-def job_records(run: str | Path, before: float | None = None, after: float | None = None) -> dict[str, tuple[float, float]]:
+def job_records(run: str | Path, before: float | None = None,
+                after: float | None = None) -> dict[str, tuple[float, float]]:
     """{record path below results/benchmarks: (wall s, CPU s)} of a run, only those written in [after, before)."""
     root = Path(run) / "results" / "benchmarks"
     out = {}
